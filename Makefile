@@ -1,0 +1,78 @@
+# pgward — see README.md. `make demo` and `make check` do all the set-up.
+
+BUILD    ?= build
+SAN      ?= 0
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
+PKGS     := jansson libjwt openssl libpq
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS := -Ilib -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/pg_query
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ifeq ($(SAN),1)
+CFLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+DAEMONS  := auth relay
+# Every .c under these folders except main.c is a module shared with tests.
+LIB_SRC  := $(wildcard lib/*.c)
+MOD_SRC  := $(foreach d,$(DAEMONS),$(filter-out $(d)/main.c,$(wildcard $(d)/*.c)))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+MOD_OBJ  := $(MOD_SRC:%.c=$(BUILD)/obj/%.o)
+BINS     := $(DAEMONS:%=$(BUILD)/bin/pgward-%)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+.PHONY: all check unit integration demo bench deps clean install
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libpgward.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/pgward-%: $(BUILD)/obj/%/main.o $(MOD_OBJ) $(BUILD)/libpgward.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/obj/$*/main.o $(filter $(BUILD)/obj/$*/%,$(MOD_OBJ)) $(BUILD)/libpgward.a $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(MOD_OBJ) $(BUILD)/libpgward.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(MOD_OBJ) $(BUILD)/libpgward.a $(LDLIBS) $(CHECK_LIBS)
+
+deps:
+	@scripts/install-deps
+
+# The tests use a sanitizer build of everything (ASan + UBSan).
+check: deps
+	$(MAKE) BUILD=build-san SAN=1 all unit-bins
+	$(MAKE) BUILD=build-san unit integration
+
+unit-bins: $(UNIT_BIN)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_FORK=yes $$t; done
+
+integration:
+	PGWARD_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/integration/run.py
+
+demo: deps all
+	scripts/demo
+
+bench: deps all
+	scripts/bench
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
