@@ -1,0 +1,40 @@
+#ifndef PGWARD_AUTH_CONFIG_H
+#define PGWARD_AUTH_CONFIG_H
+
+#include <stddef.h>
+
+#define AUTH_MAX_USER_CLAIMS 8
+
+struct auth_config {
+	char *listen_unix;
+	char *jwks;
+	char *issuer;
+	char *audience;
+	/* bit (1u << jwt_alg_t) per allowed algorithm */
+	unsigned algorithms;
+	long leeway_s;
+	char *user_claims[AUTH_MAX_USER_CLAIMS];
+	size_t nuser_claims;
+	char *groups_claim;
+	char *hmac_secret_file;
+	unsigned char *hmac_secret;
+	size_t hmac_secret_len;
+	long max_token_bytes;
+};
+
+struct auth_config_result {
+	struct auth_config *config;
+	/* NULL on success, else one line "path:line: reason" */
+	char *error;
+};
+
+struct auth_config_result auth_config_load(const char *path);
+void auth_config_result_free(struct auth_config_result result);
+
+/* "RS256,ES256" into a bit set; returns 0 or -1 with the reason. */
+int auth_config_parse_algorithms(const char *value, unsigned *out, char *err,
+    size_t errlen);
+/* "RS256,ES256" from a bit set, into buf. */
+void auth_config_format_algorithms(unsigned algs, char *buf, size_t len);
+
+#endif
