@@ -25,6 +25,7 @@ MOD_OBJ  := $(MOD_SRC:%.c=$(BUILD)/obj/%.o)
 BINS     := $(DAEMONS:%=$(BUILD)/bin/pgward-%)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+percent  := %
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 .PHONY: all check unit integration demo bench deps clean install
@@ -38,9 +39,10 @@ $(BUILD)/libpgward.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/pgward-%: $(BUILD)/obj/%/main.o $(MOD_OBJ) $(BUILD)/libpgward.a
+.SECONDEXPANSION:
+$(BUILD)/bin/pgward-%: $(BUILD)/obj/%/main.o $$(filter $(BUILD)/obj/%/$$(percent),$(MOD_OBJ)) $(BUILD)/libpgward.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(BUILD)/obj/$*/main.o $(filter $(BUILD)/obj/$*/%,$(MOD_OBJ)) $(BUILD)/libpgward.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libpgward.a $(LDLIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(MOD_OBJ) $(BUILD)/libpgward.a
 	@mkdir -p $(dir $@)

@@ -1,0 +1,59 @@
+#ifndef PGWARD_RELAY_CONFIG_H
+#define PGWARD_RELAY_CONFIG_H
+
+#include <stddef.h>
+
+#define RELAY_MAX_LISTEN 16
+
+/* An upstream connection, named by the client's startup "database". */
+struct relay_connection {
+	char *name;
+	char *conninfo;		/* libpq conninfo without user or password */
+};
+
+/* Which groups may assume which role on which connection. */
+struct relay_grant {
+	char *connection;	/* "*" for any */
+	char *role;
+	char **groups;		/* "*" for any authenticated user */
+	int ngroups;
+};
+
+struct relay_config {
+	char *listen_tcp[RELAY_MAX_LISTEN];
+	int nlisten_tcp;
+	char *listen_unix[RELAY_MAX_LISTEN];
+	int nlisten_unix;
+	char *tls_cert;
+	char *tls_key;
+	char *tls_ciphers;
+	char *auth_socket;
+	int auth_timeout_ms;
+	char *passfile;
+	struct relay_connection *connections;
+	int nconnections;
+	struct relay_grant *grants;
+	int ngrants;
+	int max_sessions;
+	int startup_timeout_ms;
+	int upstream_timeout_s;
+	long max_message_size;
+	int shutdown_timeout_s;
+};
+
+struct relay_config_result {
+	struct relay_config *config;
+	char *error;		/* NULL on success */
+};
+
+struct relay_config_result relay_config_load(const char *path);
+void relay_config_free(struct relay_config *c);
+void relay_config_result_free(struct relay_config_result *r);
+
+const struct relay_connection *relay_config_connection(const struct relay_config *c,
+    const char *name);
+/* True if any of the groups may assume role on connection. */
+int relay_config_may_assume(const struct relay_config *c, const char *connection,
+    const char *role, const char *const *groups, int ngroups);
+
+#endif

@@ -1,0 +1,416 @@
+#include "session.h"
+
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "pgproto.h"
+#include "sock.h"
+#include "stamp.h"
+#include "tls.h"
+
+#define MAX_TOKEN_MESSAGE (64 * 1024)
+
+volatile sig_atomic_t session_cancel_requested;
+volatile sig_atomic_t session_terminate_requested;
+
+static int
+send_buf(struct relay_session *s, struct pgbuf *b)
+{
+	if (b->failed)
+		return -1;
+	return endpoint_write_all(&s->client, b->data, b->len, 5000);
+}
+
+void
+session_send_error(struct relay_session *s, const char *severity,
+    const char *sqlstate, const char *message, const char *hint)
+{
+	struct pgbuf b;
+	pgbuf_init(&b);
+	pgmsg_error(&b, severity, sqlstate, message, NULL, hint);
+	send_buf(s, &b);
+	pgbuf_free(&b);
+}
+
+void
+relay_identity_free(struct relay_identity *id)
+{
+	free(id->user);
+	for (int i = 0; i < id->ngroups; i++)
+		free(id->groups[i]);
+	free(id->groups);
+	free(id->iss);
+	free(id->sub);
+	memset(id, 0, sizeof *id);
+}
+
+/* Reads one startup-phase packet into a fresh buffer (caller frees). */
+static uint8_t *
+read_startup_packet(struct relay_session *s, long long deadline, size_t *lenp)
+{
+	uint8_t hdr[4];
+	if (endpoint_read_full(&s->client, hdr, 4, deadline) != 0) {
+		log_debug("startup from %s: %s", s->client_addr, s->client.error);
+		return NULL;
+	}
+	uint32_t len = pg_be32(hdr);
+	if (len < 8 || len > PG_MAX_STARTUP_LEN) {
+		session_send_error(s, "FATAL", "08P01", "invalid length of startup packet", NULL);
+		log_info("refused %s: invalid length of startup packet (%u)", s->client_addr, len);
+		return NULL;
+	}
+	uint8_t *pkt = malloc(len);
+	if (pkt == NULL)
+		return NULL;
+	memcpy(pkt, hdr, 4);
+	if (endpoint_read_full(&s->client, pkt + 4, len - 4, deadline) != 0) {
+		log_info("refused %s: incomplete startup packet: %s", s->client_addr,
+		    s->client.error);
+		free(pkt);
+		return NULL;
+	}
+	*lenp = len;
+	return pkt;
+}
+
+/* Reads one typed message during login; NULL if the client went away. */
+static uint8_t *
+read_message(struct relay_session *s, long long deadline, char *type, size_t *lenp,
+    size_t max)
+{
+	uint8_t hdr[5];
+	if (endpoint_read_full(&s->client, hdr, 5, deadline) != 0)
+		return NULL;
+	uint32_t len = pg_be32(hdr + 1);
+	if (len < 4 || len - 4 > max) {
+		session_send_error(s, "FATAL", "08P01", "invalid message length", NULL);
+		return NULL;
+	}
+	uint8_t *body = malloc(len - 4 + 1);
+	if (body == NULL)
+		return NULL;
+	if (endpoint_read_full(&s->client, body, len - 4, deadline) != 0) {
+		free(body);
+		return NULL;
+	}
+	*type = (char)hdr[0];
+	*lenp = len - 4;
+	return body;
+}
+
+static int
+identity_from_reply(struct relay_identity *id, json_t *reply)
+{
+	const char *user = json_string_value(json_object_get(reply, "user"));
+	json_t *groups = json_object_get(reply, "groups");
+	json_t *exp = json_object_get(reply, "exp");
+	if (user == NULL || *user == '\0' || !json_is_integer(exp) ||
+	    (groups != NULL && !json_is_array(groups)))
+		return -1;
+	id->user = strdup(user);
+	id->exp = json_integer_value(exp);
+	const char *iss = json_string_value(json_object_get(reply, "iss"));
+	const char *sub = json_string_value(json_object_get(reply, "sub"));
+	id->iss = strdup(iss ? iss : "");
+	id->sub = strdup(sub ? sub : "");
+	size_t n = json_array_size(groups);
+	id->groups = calloc(n + 1, sizeof *id->groups);
+	if (id->user == NULL || id->iss == NULL || id->sub == NULL || id->groups == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *g = json_string_value(json_array_get(groups, i));
+		if (g == NULL)
+			return -1;
+		if ((id->groups[id->ngroups] = strdup(g)) == NULL)
+			return -1;
+		id->ngroups++;
+	}
+	return 0;
+}
+
+/* 0 accepted, 1 refused (client told), -1 service failure (client told). */
+static int
+authenticate(struct relay_session *s, const char *token)
+{
+	struct ipc_client c;
+	char err[256];
+	if (ipc_client_open(&c, s->cfg->auth_socket, s->cfg->auth_timeout_ms, err,
+	    sizeof err) != 0) {
+		log_warn("login from %s refused: pgward-auth unavailable: %s", s->client_addr, err);
+		session_send_error(s, "FATAL", "08006",
+		    "pgward: the authentication service is unavailable; try again later", NULL);
+		return -1;
+	}
+	json_t *req = json_pack("{s:i, s:s, s:s}", "v", PGWARD_IPC_VERSION, "op", "verify",
+	    "token", token);
+	json_t *reply = NULL;
+	int rc = req ? ipc_client_call(&c, req, &reply, s->cfg->auth_timeout_ms, err,
+	    sizeof err) : -1;
+	json_decref(req);
+	ipc_client_close(&c);
+	if (rc != 0) {
+		log_warn("login from %s refused: pgward-auth did not answer: %s", s->client_addr, err);
+		session_send_error(s, "FATAL", "08006",
+		    "pgward: the authentication service is unavailable; try again later", NULL);
+		return -1;
+	}
+	int ok = json_is_true(json_object_get(reply, "ok"));
+	if (ok && identity_from_reply(&s->id, reply) != 0) {
+		log_warn("login from %s refused: malformed identity from pgward-auth", s->client_addr);
+		ok = 0;
+	}
+	json_decref(reply);
+	if (!ok) {
+		log_info("login from %s as role %s refused: token not accepted", s->client_addr, s->role);
+		session_send_error(s, "FATAL", "28P01", "pgward: token not accepted",
+		    "Pass a valid, unexpired token from your identity provider as the password.");
+		return 1;
+	}
+	return 0;
+}
+
+static void
+send_login_ok(struct relay_session *s, struct pgbuf *b)
+{
+	pgmsg_auth_request(b, 0);
+	for (int i = 0; upstream_reported_parameters[i] != NULL; i++) {
+		const char *v = PQparameterStatus(s->up.conn, upstream_reported_parameters[i]);
+		if (v != NULL)
+			pgmsg_parameter_status(b, upstream_reported_parameters[i], v);
+	}
+	pgmsg_backend_key(b, s->key.pid, s->key.secret);
+	pgmsg_ready(b, 'I');
+}
+
+static void
+negotiate_if_needed(struct relay_session *s, const struct pg_startup *st, struct pgbuf *b)
+{
+	const char *unknown[PG_STARTUP_MAX_PARAMS];
+	int n = 0;
+	for (int i = 0; i < st->nparams; i++)
+		if (strncmp(st->names[i], "_pq_.", 5) == 0)
+			unknown[n++] = st->names[i];
+	if ((st->version & 0xffff) != 0 || n > 0) {
+		pgmsg_negotiate_version(b, 0, unknown, n);
+		send_buf(s, b);
+		pgbuf_reset(b);
+	}
+}
+
+static int
+login(struct relay_session *s, const struct pg_startup *st, long long deadline)
+{
+	const char *role = pg_startup_get(st, "user");
+	const char *db = pg_startup_get(st, "database");
+	if (db == NULL || *db == '\0')
+		db = role;
+	s->role = strdup(role);
+	s->connection = strdup(db);
+	if (s->role == NULL || s->connection == NULL)
+		return -1;
+	if (!s->client_tls && !s->is_unix) {
+		log_info("login from %s refused: no TLS", s->client_addr);
+		session_send_error(s, "FATAL", "28000",
+		    "pgward: tokens are only accepted over TLS; connect with sslmode=require",
+		    "Add sslmode=require (or verify-full) to the connection string.");
+		return -1;
+	}
+	struct pgbuf b;
+	pgbuf_init(&b);
+	negotiate_if_needed(s, st, &b);
+	pgmsg_auth_request(&b, 3);
+	int rc = send_buf(s, &b);
+	pgbuf_free(&b);
+	if (rc != 0)
+		return -1;
+	char type;
+	size_t len;
+	uint8_t *body = read_message(s, deadline, &type, &len, MAX_TOKEN_MESSAGE);
+	if (body == NULL)
+		return -1;	/* psql hangs up here to prompt for a password */
+	body[len] = '\0';
+	if (type != 'p' || len == 0 || strlen((char *)body) != len - 1) {
+		free(body);
+		session_send_error(s, "FATAL", "08P01",
+		    "expected a password message carrying the token", NULL);
+		return -1;
+	}
+	rc = authenticate(s, (char *)body);
+	OPENSSL_cleanse(body, len);
+	free(body);
+	if (rc != 0)
+		return -1;
+	if (relay_config_connection(s->cfg, s->connection) == NULL) {
+		log_info("login of %s refused: no connection named \"%s\"", s->id.user, s->connection);
+		char m[512];
+		snprintf(m, sizeof m, "pgward: no connection named \"%s\"", s->connection);
+		session_send_error(s, "FATAL", "3D000", m, NULL);
+		return -1;
+	}
+	if (!relay_config_may_assume(s->cfg, s->connection, s->role,
+	    (const char *const *)s->id.groups, s->id.ngroups)) {
+		log_info("login of %s refused: may not assume role %s on %s",
+		    s->id.user, s->role, s->connection);
+		char m[512];
+		snprintf(m, sizeof m, "pgward: user \"%s\" may not assume role \"%s\" on connection \"%s\"",
+		    s->id.user, s->role, s->connection);
+		session_send_error(s, "FATAL", "28000", m, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+connect_upstream(struct relay_session *s, const struct pg_startup *st)
+{
+	struct stamp_result stamp = stamp_build(st, s->id.user, s->session_id);
+	if (stamp.error != NULL) {
+		log_info("session %s of %s refused: %s", s->session_id, s->id.user, stamp.error);
+		char m[256];
+		snprintf(m, sizeof m, "pgward: %s", stamp.error);
+		session_send_error(s, "FATAL", stamp.sqlstate, m, NULL);
+		return -1;
+	}
+	struct upstream_request req = {
+		.conninfo = relay_config_connection(s->cfg, s->connection)->conninfo,
+		.role = s->role,
+		.passfile = s->cfg->passfile,
+		.options = stamp.options,
+		.application_name = stamp.application_name,
+		.client_encoding = stamp.client_encoding,
+		.timeout_s = s->cfg->upstream_timeout_s,
+	};
+	char err[1024];
+	int rc = upstream_connect(&s->up, &req, err, sizeof err);
+	stamp_result_free(&stamp);
+	if (rc != 0) {
+		log_warn("session %s: unable to connect to upstream %s as %s: %s",
+		    s->session_id, s->connection, s->role, err);
+		char m[512];
+		snprintf(m, sizeof m, "pgward: unable to connect to the database of connection \"%s\" as role \"%s\"",
+		    s->connection, s->role);
+		session_send_error(s, "FATAL", "08006", m,
+		    "The operator's log of pgward-relay says why.");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+make_session_id(char out[33])
+{
+	unsigned char r[16];
+	if (RAND_bytes(r, sizeof r) != 1)
+		log_fatal(PGWARD_EXIT_TEMP, "unable to get random bytes");
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+static char *
+join_groups(const struct relay_identity *id)
+{
+	size_t n = 1;
+	for (int i = 0; i < id->ngroups; i++)
+		n += strlen(id->groups[i]) + 1;
+	char *s = calloc(1, n);
+	if (s == NULL)
+		return NULL;
+	for (int i = 0; i < id->ngroups; i++) {
+		if (i > 0)
+			strcat(s, ",");
+		strcat(s, id->groups[i]);
+	}
+	return s;
+}
+
+int
+session_run(struct relay_session *s)
+{
+	long long deadline = sock_now_ms() + s->cfg->startup_timeout_ms;
+	endpoint_init(&s->client, s->client_fd, NULL);
+	sock_set_nonblock(s->client_fd, 1);
+	struct pg_startup st;
+	uint8_t *pkt = NULL;
+	for (;;) {
+		size_t len;
+		free(pkt);
+		pkt = read_startup_packet(s, deadline, &len);
+		if (pkt == NULL)
+			return 0;
+		st = pg_startup_parse(pkt, len);
+		if (st.kind == PG_STARTUP_INVALID) {
+			log_info("refused %s: %s", s->client_addr, st.error);
+			session_send_error(s, "FATAL", st.sqlstate, st.error, NULL);
+			free(pkt);
+			return 0;
+		}
+		if (st.kind == PG_STARTUP_MESSAGE)
+			break;
+		if (st.kind == PG_STARTUP_CANCEL) {
+			s->cancel_request.pid = st.cancel_pid;
+			s->cancel_request.secret = st.cancel_key;
+			free(pkt);
+			return 2;	/* the listener's child handles it: see main.c */
+		}
+		if (s->client_tls) {
+			session_send_error(s, "FATAL", "08P01",
+			    "encryption requested twice", NULL);
+			free(pkt);
+			return 0;
+		}
+		int accept_tls = st.kind == PG_STARTUP_SSL && s->tls != NULL;
+		char answer = accept_tls ? 'S' : 'N';
+		if (endpoint_write_all(&s->client, &answer, 1, 5000) != 0) {
+			free(pkt);
+			return 0;
+		}
+		if (accept_tls) {
+			char err[256];
+			SSL *ssl = tls_accept(s->tls, s->client_fd, deadline, err, sizeof err);
+			if (ssl == NULL) {
+				log_info("refused %s: %s", s->client_addr, err);
+				free(pkt);
+				return 0;
+			}
+			endpoint_init(&s->client, s->client_fd, ssl);
+			s->client_tls = 1;
+		}
+	}
+	int status = 0;
+	if (login(s, &st, deadline) == 0) {
+		make_session_id(s->session_id);
+		if (connect_upstream(s, &st) == 0) {
+			struct pgbuf b;
+			pgbuf_init(&b);
+			send_login_ok(s, &b);
+			int rc = send_buf(s, &b);
+			pgbuf_free(&b);
+			char *groups = join_groups(&s->id);
+			log_info("session %s started: user=%s groups=%s sub=%s role=%s connection=%s "
+			    "client=%s tls=%s backend_pid=%d", s->session_id, s->id.user,
+			    groups ? groups : "", s->id.sub, s->role, s->connection, s->client_addr,
+			    s->client.ssl ? SSL_get_version(s->client.ssl) : "none",
+			    s->up.backend_pid);
+			free(groups);
+			const char *why = rc == 0 ? proxy_run(s) : "client went away during login";
+			log_info("session %s ended: %s", s->session_id, why);
+		}
+	}
+	free(pkt);
+	upstream_close(&s->up);
+	if (s->client.ssl != NULL) {
+		SSL_shutdown(s->client.ssl);
+		SSL_free(s->client.ssl);
+		s->client.ssl = NULL;
+	}
+	relay_identity_free(&s->id);
+	free(s->role);
+	free(s->connection);
+	return status;
+}

@@ -1,0 +1,64 @@
+#ifndef PGWARD_RELAY_SESSION_H
+#define PGWARD_RELAY_SESSION_H
+
+/* One client session, run in its own process: startup, login, proxy. */
+
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "endpoint.h"
+#include "upstream.h"
+
+struct relay_identity {
+	char *user;
+	char **groups;
+	int ngroups;
+	long long exp;
+	char *iss;
+	char *sub;
+};
+
+/* What the listener knows about a session: its cancel key. */
+struct relay_cancel_key {
+	uint32_t pid;
+	uint32_t secret;
+};
+
+struct relay_session {
+	const struct relay_config *cfg;
+	SSL_CTX *tls;
+	int client_fd;
+	int is_unix;
+	char client_addr[128];
+	struct endpoint client;
+	int client_tls;
+	struct upstream up;
+	struct relay_identity id;
+	char session_id[33];
+	struct relay_cancel_key key;
+	/* Filled when the connection turned out to be a CancelRequest. */
+	struct relay_cancel_key cancel_request;
+	char *connection;
+	char *role;
+};
+
+/* Set from signal handlers in the session process. */
+extern volatile sig_atomic_t session_cancel_requested;
+extern volatile sig_atomic_t session_terminate_requested;
+
+/* Runs the whole session; returns the process exit status. */
+int session_run(struct relay_session *s);
+
+/* Sends an ErrorResponse to the client (best effort, bounded time). */
+void session_send_error(struct relay_session *s, const char *severity,
+    const char *sqlstate, const char *message, const char *hint);
+
+void relay_identity_free(struct relay_identity *id);
+
+/* The proxy loop after login (proxy.c). Returns a one-line reason. */
+const char *proxy_run(struct relay_session *s);
+
+#endif
