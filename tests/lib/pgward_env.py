@@ -508,10 +508,10 @@ class Issuer(_Resource):
     def audience(self):
         return self._read("audience")
 
-    def mint(self, user, groups=None, ttl=None):
+    def mint(self, user, groups=None, ttl=None, extra_args=()):
         """A JWT for `user` with `groups` (list); ttl seconds (negative =
-        already expired)."""
-        cmd = [os.path.join(REPO, "scripts", "mint-token"), "-d", self.dir]
+        already expired); extra_args e.g. ("-a", "other-audience")."""
+        cmd = [os.path.join(REPO, "scripts", "mint-token"), "-d", self.dir, *extra_args]
         if groups:
             cmd += ["-g", ",".join(groups)]
         if ttl is not None:
@@ -904,10 +904,10 @@ class Suite(_Resource):
             raise
         return self
 
-    def token(self, user, ttl=None, groups=None):
+    def token(self, user, ttl=None, groups=None, extra_args=()):
         if groups is None:
             groups = self.users.get(user, [])
-        return self.issuer.mint(user, groups=groups, ttl=ttl)
+        return self.issuer.mint(user, groups=groups, ttl=ttl, extra_args=extra_args)
 
     def relay_dsn(self, user_token, role="app_read", **kw):
         return self.relay.dsn(user_token, role=role, **kw)
