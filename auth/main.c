@@ -34,8 +34,10 @@ main(int argc, char **argv)
 		o.optind++;
 	}
 	if (o.config == NULL || o.optind != argc) {
-		log_error(o.config == NULL ? "-c FILE is required" : "unexpected operand %s",
-		    argv[o.optind < argc ? o.optind : 0]);
+		if (o.config == NULL)
+			log_error("-c FILE is required");
+		else
+			log_error("unexpected operand %s", argv[o.optind]);
 		fputs(USAGE, stderr);
 		return PGWARD_EXIT_USAGE;
 	}
@@ -93,6 +95,7 @@ serve(struct auth_service *s, int notify_fd)
 {
 	int fds[16];
 	int nfds = sock_activation_count();
+	int activated = nfds;
 	if (nfds > (int)(sizeof fds / sizeof fds[0]))
 		log_fatal(PGWARD_EXIT_USAGE, "%d activated sockets, at most 16", nfds);
 	for (int i = 0; i < nfds; i++)
@@ -119,6 +122,9 @@ serve(struct auth_service *s, int notify_fd)
 	int rc = ipc_serve(fds, nfds, &ops, s, &daemon_stop, &daemon_reload);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
+	/* A socket we bound is ours to remove; an activated one is systemd's. */
+	if (activated == 0)
+		unlink(s->config.config->listen_unix);
 	return rc == 0 ? 0 : PGWARD_EXIT_TEMP;
 }
 

@@ -76,14 +76,13 @@ token_verify(const struct auth_config *config, const struct jwks_result *keys,
 		refuse(&r, "kid is not a string");
 		goto out;
 	}
-	jwt_alg_t alg;
-	const unsigned char *key;
-	size_t keylen;
-	if (alg_from_header(&r, config, header, &alg) != 0 ||
-	    key_select(&r, config, keys, alg, &key, &keylen) != 0 ||
-	    signature_check(&r, token, len, alg, key, keylen) != 0 ||
-	    claims_check(&r, config, claims, now) != 0)
-		goto out;
+	jwt_alg_t alg = JWT_ALG_INVAL;
+	const unsigned char *key = NULL;
+	size_t keylen = 0;
+	if (alg_from_header(&r, config, header, &alg) == 0 &&
+	    key_select(&r, config, keys, alg, &key, &keylen) == 0 &&
+	    signature_check(&r, token, len, alg, key, keylen) == 0)
+		claims_check(&r, config, claims, now);
 out:
 	json_decref(header);
 	json_decref(claims);
