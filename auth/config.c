@@ -1,13 +1,11 @@
 #include "auth/config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jwt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "auth/file.h"
 #include "conf.h"
 
 #define HMAC_MIN_BYTES 32
@@ -260,24 +258,11 @@ load_hmac_secret(struct auth_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "hmac-secret-file: %s", reason);
 		return -1;
 	}
-	int fd = open(c->hmac_secret_file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "hmac-secret-file: %s: %s",
-		    c->hmac_secret_file, strerror(errno));
-		return -1;
-	}
-	unsigned char *buf = malloc(HMAC_MAX_BYTES + 1);
-	size_t len = 0;
-	ssize_t n = 0;
-	while (buf != NULL && len <= HMAC_MAX_BYTES &&
-	    (n = read(fd, buf + len, HMAC_MAX_BYTES + 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	if (buf == NULL || n < 0 || len > HMAC_MAX_BYTES) {
-		snprintf(err, errlen, "hmac-secret-file: %s: %s", c->hmac_secret_file,
-		    buf == NULL ? "out of memory" : n < 0 ? "read error" :
-		    "longer than 4096 bytes");
-		free(buf);
+	size_t len;
+	unsigned char *buf = (unsigned char *)auth_file_read(c->hmac_secret_file,
+	    HMAC_MAX_BYTES, &len, reason, sizeof reason);
+	if (buf == NULL) {
+		snprintf(err, errlen, "hmac-secret-file: %s", reason);
 		return -1;
 	}
 	/* A secret written with echo ends in a newline that is not part of it. */

@@ -1,13 +1,11 @@
 #include "auth/jwks.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "auth/file.h"
 
 static int add_warning(struct jwks_result *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -18,27 +16,11 @@ struct jwks_result
 jwks_load(const char *path)
 {
 	struct jwks_result r = { 0 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail(r, "%s: %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > JWKS_MAX_FILE_BYTES) {
-		close(fd);
-		return fail(r, "%s: not a regular file of at most %d bytes", path,
-		    JWKS_MAX_FILE_BYTES);
-	}
-	char *buf = malloc(JWKS_MAX_FILE_BYTES + 1);
-	size_t len = 0;
-	ssize_t n = 0;
-	while (buf != NULL && len <= JWKS_MAX_FILE_BYTES &&
-	    (n = read(fd, buf + len, JWKS_MAX_FILE_BYTES + 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	if (buf == NULL || n < 0 || len > JWKS_MAX_FILE_BYTES) {
-		free(buf);
-		return fail(r, "%s: unreadable or too large", path);
-	}
+	char err[512];
+	size_t len;
+	char *buf = auth_file_read(path, JWKS_MAX_FILE_BYTES, &len, err, sizeof err);
+	if (buf == NULL)
+		return fail(r, "%s", err);
 	r = jwks_parse(buf, len);
 	free(buf);
 	if (r.error != NULL) {
