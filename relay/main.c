@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -204,6 +205,11 @@ accept_one(const struct listener *l)
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			log_warn_sys("accept");
 		return;
+	}
+	if (!l->is_unix) {
+		int one = 1;
+		/* Small protocol messages must not wait for delayed ACKs. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	}
 	if (relay.nchildren >= relay.cfg->max_sessions) {
 		refuse_busy(fd);
