@@ -54,7 +54,7 @@ deps:
 # The tests use a sanitizer build of everything (ASan + UBSan).
 check: deps
 	$(MAKE) BUILD=build-san SAN=1 all unit-bins
-	$(MAKE) BUILD=build-san unit integration
+	$(MAKE) BUILD=build-san SAN=1 unit integration
 
 unit-bins: $(UNIT_BIN)
 

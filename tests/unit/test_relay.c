@@ -1,0 +1,366 @@
+/* Relay modules that need no network: the identity stamp and startup
+ * options, message framing of a flow, and the configuration. */
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "relay/config.h"
+#include "relay/endpoint.h"
+#include "relay/flow.h"
+#include "pgproto.h"
+#include "sock.h"
+#include "relay/stamp.h"
+
+static struct pg_startup
+startup_of(struct pgbuf *b, const char *const *kv, int n)
+{
+	pgbuf_init(b);
+	pgbuf_begin(b, 0);
+	pgbuf_put_u32(b, PG_PROTO_V3);
+	for (int i = 0; i < n; i++)
+		pgbuf_put_str(b, kv[i]);
+	pgbuf_put_u8(b, 0);
+	pgbuf_end(b);
+	struct pg_startup s = pg_startup_parse(b->data, b->len);
+	ck_assert_ptr_null(s.error);
+	return s;
+}
+
+START_TEST(stamp_appends_identity_last)
+{
+	const char *kv[] = { "user", "app_read", "database", "shop", "DateStyle", "ISO, DMY",
+		"application_name", "psql", "options", "-c work_mem=8MB --search-path=a\\ b" };
+	struct pgbuf b;
+	struct pg_startup st = startup_of(&b, kv, 10);
+	struct stamp_result r = stamp_build(&st, "alice", "s1");
+	ck_assert_ptr_null(r.error);
+	ck_assert_str_eq(r.application_name, "psql");
+	ck_assert_ptr_nonnull(strstr(r.options, "-c DateStyle=ISO,\\ DMY "));
+	ck_assert_ptr_nonnull(strstr(r.options, "-c work_mem=8MB "));
+	ck_assert_ptr_nonnull(strstr(r.options, "-c search_path=a\\ b "));
+	const char *u = strstr(r.options, "-c pgward.user=alice ");
+	ck_assert_ptr_nonnull(u);
+	ck_assert_ptr_nonnull(strstr(u, "-c pgward.session=s1 "));
+	stamp_result_free(&r);
+	pgbuf_free(&b);
+}
+END_TEST
+
+START_TEST(stamp_escapes_identity)
+{
+	const char *kv[] = { "user", "app_read" };
+	struct pgbuf b;
+	struct pg_startup st = startup_of(&b, kv, 2);
+	struct stamp_result r = stamp_build(&st, "eve -c pgward.user=root", "s1");
+	ck_assert_ptr_null(r.error);
+	ck_assert_ptr_nonnull(strstr(r.options, "pgward.user=eve\\ -c\\ pgward.user=root "));
+	stamp_result_free(&r);
+	pgbuf_free(&b);
+}
+END_TEST
+
+START_TEST(stamp_refuses_reserved)
+{
+	const char *cases[][2] = {
+		{ "options", "-c pgward.user=bob" },
+		{ "options", "-cPGWARD.user=bob" },
+		{ "options", "--pgward.session=x" },
+		{ "options", "-c\\ pgward.user=bob" },
+		{ "pgward.user", "bob" },
+		{ "PgWard.Session", "x" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *kv[] = { "user", "app_read", cases[i][0], cases[i][1] };
+		struct pgbuf b;
+		struct pg_startup st = startup_of(&b, kv, 4);
+		struct stamp_result r = stamp_build(&st, "alice", "s1");
+		ck_assert_msg(r.error != NULL, "case %zu accepted: %s=%s", i, cases[i][0], cases[i][1]);
+		ck_assert_ptr_null(r.options);
+		pgbuf_free(&b);
+	}
+}
+END_TEST
+
+START_TEST(stamp_refuses_other_switches)
+{
+	const char *bad[] = { "-D /tmp", "-c", "-c =x", "-c bad;name=1", "junk" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *kv[] = { "user", "app_read", "options", bad[i] };
+		struct pgbuf b;
+		struct pg_startup st = startup_of(&b, kv, 4);
+		struct stamp_result r = stamp_build(&st, "alice", "s1");
+		ck_assert_msg(r.error != NULL, "options \"%s\" accepted", bad[i]);
+		pgbuf_free(&b);
+	}
+	const char *kv[] = { "user", "app_read", "replication", "database" };
+	struct pgbuf b;
+	struct pg_startup st = startup_of(&b, kv, 4);
+	struct stamp_result r = stamp_build(&st, "alice", "s1");
+	ck_assert_str_eq(r.sqlstate, "0A000");
+	pgbuf_free(&b);
+}
+END_TEST
+
+/* ---- flow ---- */
+
+struct seen {
+	char types[64];
+	int n;
+	char stop_on;
+};
+
+static enum flow_verdict
+record(void *ctx, char type, const uint8_t *msg, size_t len)
+{
+	struct seen *s = ctx;
+	ck_assert_int_eq(msg[0], type);
+	ck_assert_uint_eq(pg_be32(msg + 1) + 1, len);
+	s->types[s->n++] = type;
+	return type == s->stop_on ? FLOW_STOP : FLOW_FORWARD;
+}
+
+static void
+put_msg(struct pgbuf *b, char type, size_t body)
+{
+	pgbuf_begin(b, type);
+	for (size_t i = 0; i < body; i++)
+		pgbuf_put_u8(b, (uint8_t)('a' + i % 26));
+	pgbuf_end(b);
+}
+
+/* Feeds bytes through a socketpair in chunks of the given size and
+ * checks what comes out the other side. */
+static void
+run_flow(const struct pgbuf *in, size_t chunk, struct seen *seen, struct pgbuf *out,
+    size_t max_message, int *violation)
+{
+	int sv[2], dv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, dv), 0);
+	/* The relay's sockets are non-blocking; so are these. */
+	sock_set_nonblock(sv[1], 1);
+	sock_set_nonblock(dv[0], 1);
+	struct endpoint src, dst;
+	endpoint_init(&src, sv[1], NULL);
+	endpoint_init(&dst, dv[0], NULL);
+	struct flow f;
+	ck_assert_int_eq(flow_init(&f, max_message, "QP", record, seen), 0);
+	*violation = 0;
+	sock_set_nonblock(sv[0], 1);
+	size_t off = 0;
+	int idle = 0;
+	while (!f.stopped && idle < 3) {
+		size_t before_out = out->len, before_off = off;
+		if (off < in->len) {
+			size_t n = in->len - off < chunk ? in->len - off : chunk;
+			ssize_t w = write(sv[0], in->data + off, n);
+			if (w > 0)
+				off += (size_t)w;
+		}
+		ck_assert_int_eq(flow_fill(&f, &src), 0);
+		if (flow_scan(&f) != 0) {
+			*violation = 1;
+			break;
+		}
+		ck_assert_int_eq(flow_drain(&f, &dst), 0);
+		uint8_t buf[65536];
+		ssize_t r;
+		while ((r = recv(dv[1], buf, sizeof buf, MSG_DONTWAIT)) > 0)
+			pgbuf_put(out, buf, (size_t)r);
+		idle = (out->len == before_out && off == before_off) ? idle + 1 : 0;
+	}
+	flow_free(&f);
+	close(sv[0]);
+	close(sv[1]);
+	close(dv[0]);
+	close(dv[1]);
+}
+
+static void
+check_passes(size_t big, const size_t *chunks, size_t nchunks)
+{
+	struct pgbuf in;
+	pgbuf_init(&in);
+	put_msg(&in, 'Q', 20);
+	put_msg(&in, 'd', big * 2);	/* streams through */
+	put_msg(&in, 'P', 0);
+	put_msg(&in, 'S', 0);
+	put_msg(&in, 'Q', big);	/* held whole */
+	for (size_t c = 0; c < nchunks; c++) {
+		struct seen seen = { .stop_on = 0 };
+		struct pgbuf out;
+		pgbuf_init(&out);
+		int violation;
+		run_flow(&in, chunks[c], &seen, &out, 1 << 20, &violation);
+		ck_assert(!violation);
+		ck_assert_uint_eq(out.len, in.len);
+		ck_assert(memcmp(out.data, in.data, in.len) == 0);
+		ck_assert_int_eq(seen.n, 3);
+		ck_assert(memcmp(seen.types, "QPQ", 3) == 0);
+		pgbuf_free(&out);
+	}
+	pgbuf_free(&in);
+}
+
+START_TEST(flow_passes_everything_in_order)
+{
+	/* Every split point of small messages... */
+	static const size_t small[] = { 1, 2, 3, 5, 7, 64 };
+	check_passes(300, small, sizeof small / sizeof small[0]);
+	/* ...and a held message larger than the default buffer. */
+	static const size_t large[] = { 4096, 65536, 100000 };
+	check_passes(70000, large, sizeof large / sizeof large[0]);
+}
+END_TEST
+
+START_TEST(flow_stop_drops_the_rest)
+{
+	struct pgbuf in;
+	pgbuf_init(&in);
+	put_msg(&in, 'Q', 10);
+	size_t first = in.len;
+	put_msg(&in, 'P', 10);
+	put_msg(&in, 'Q', 10);
+	struct seen seen = { .stop_on = 'P' };
+	struct pgbuf out;
+	pgbuf_init(&out);
+	int violation;
+	run_flow(&in, in.len, &seen, &out, 1 << 20, &violation);
+	ck_assert_uint_eq(out.len, first);
+	ck_assert_int_eq(seen.n, 2);
+	pgbuf_free(&out);
+	pgbuf_free(&in);
+}
+END_TEST
+
+START_TEST(flow_rejects_bad_lengths)
+{
+	const uint8_t bad[][5] = {
+		{ 'Q', 0, 0, 0, 3 },		/* shorter than the length word */
+		{ 'Q', 0xff, 0xff, 0xff, 0xff },	/* negative */
+		{ 'd', 0x10, 0, 0, 0 },		/* over the limit, even streaming */
+		{ 'Q', 0, 0x10, 0, 1 },		/* over the limit */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct pgbuf in;
+		pgbuf_init(&in);
+		pgbuf_put(&in, bad[i], 5);
+		struct seen seen = { .stop_on = 0 };
+		struct pgbuf out;
+		pgbuf_init(&out);
+		int violation;
+		run_flow(&in, 5, &seen, &out, 1 << 20, &violation);
+		ck_assert_msg(violation, "case %zu accepted", i);
+		ck_assert_uint_eq(out.len, 0);
+		pgbuf_free(&out);
+		pgbuf_free(&in);
+	}
+}
+END_TEST
+
+/* ---- config ---- */
+
+static char *
+write_temp(const char *text)
+{
+	char *path = strdup("/tmp/pgward-test-relay-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+START_TEST(config_valid_and_grants)
+{
+	char *p = write_temp(
+	    "# relay\n"
+	    "listen 127.0.0.1:6432\n"
+	    "auth-socket /run/pgward/auth.sock\n"
+	    "connection shop host=/run/postgresql dbname=shop\n"
+	    "connection crm  host=db2 dbname=crm sslmode=verify-full\n"
+	    "allow shop app_read analysts, engineers\n"
+	    "allow * app_admin dba\n"
+	    "max-sessions 7\n");
+	struct relay_config_result r = relay_config_load(p);
+	ck_assert_msg(r.error == NULL, "%s", r.error);
+	struct relay_config *c = r.config;
+	ck_assert_int_eq(c->max_sessions, 7);
+	ck_assert_int_eq(c->nconnections, 2);
+	ck_assert_str_eq(relay_config_connection(c, "crm")->conninfo,
+	    "host=db2 dbname=crm sslmode=verify-full");
+	const char *analysts[] = { "analysts" };
+	const char *dba[] = { "x", "dba" };
+	const char *none[] = { "marketing" };
+	ck_assert(relay_config_may_assume(c, "shop", "app_read", analysts, 1));
+	ck_assert(!relay_config_may_assume(c, "crm", "app_read", analysts, 1));
+	ck_assert(!relay_config_may_assume(c, "shop", "app_write", analysts, 1));
+	ck_assert(relay_config_may_assume(c, "crm", "app_admin", dba, 2));
+	ck_assert(!relay_config_may_assume(c, "shop", "app_read", none, 1));
+	ck_assert(!relay_config_may_assume(c, "shop", "app_read", NULL, 0));
+	relay_config_result_free(&r);
+	unlink(p);
+	free(p);
+}
+END_TEST
+
+START_TEST(config_errors_name_the_line)
+{
+	const char *bad[] = {
+		"listen :1\nauth-socket /a\nconnection a host=x\nbogus 1\n",
+		"listen :1\nauth-socket /a\nconnection a host=x\nmax-sessions -3\n",
+		"listen :1\nauth-socket /a\nconnection a host=x password=secret\n",
+		"listen :1\nauth-socket /a\nconnection a host=x\nallow b r g\n",
+		"listen :1\nconnection a host=x\n",
+		"auth-socket /a\nconnection a host=x\n",
+		"listen :1\nauth-socket /a\nconnection a host=x\nconnection a host=y\n",
+		"listen :1\nauth-socket /a\nconnection a host=x\ntls-cert /c\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char *p = write_temp(bad[i]);
+		struct relay_config_result r = relay_config_load(p);
+		ck_assert_msg(r.error != NULL, "case %zu accepted", i);
+		ck_assert_ptr_null(r.config);
+		ck_assert_ptr_nonnull(strstr(r.error, p));
+		relay_config_result_free(&r);
+		unlink(p);
+		free(p);
+	}
+}
+END_TEST
+
+static Suite *
+relay_suite(void)
+{
+	Suite *s = suite_create("relay");
+	TCase *tc = tcase_create("stamp");
+	tcase_add_test(tc, stamp_appends_identity_last);
+	tcase_add_test(tc, stamp_escapes_identity);
+	tcase_add_test(tc, stamp_refuses_reserved);
+	tcase_add_test(tc, stamp_refuses_other_switches);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("flow");
+	tcase_add_test(tc, flow_passes_everything_in_order);
+	tcase_add_test(tc, flow_stop_drops_the_rest);
+	tcase_add_test(tc, flow_rejects_bad_lengths);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("config");
+	tcase_add_test(tc, config_valid_and_grants);
+	tcase_add_test(tc, config_errors_name_the_line);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(relay_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
