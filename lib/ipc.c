@@ -62,6 +62,8 @@ ipc_client_close(struct ipc_client *c)
 static char *
 take_line(char *buf, size_t *len)
 {
+	if (*len == 0)
+		return NULL;
 	char *nl = memchr(buf, '\n', *len);
 	if (nl == NULL)
 		return NULL;
