@@ -279,6 +279,37 @@ class AuthDownTest(RelayTestCase):
             self.auth.signal(18)  # SIGCONT
 
 
+class ShutdownTest(RelayTestCase):
+    """SIGTERM: the relay stops listening, open sessions end (57P01 FATAL),
+    and it exits 0 within shutdown-timeout-s (2 s here)."""
+
+    def setUp(self):
+        self.relay = pgward_env.Relay(suite.cluster, suite.auth, shutdown_timeout_s=2).start()
+        self.addCleanup(self.relay.stop)
+        super().setUp()
+
+    def watchdog_targets(self):
+        return [self.relay]
+
+    def relay_for_sanitizer_check(self):
+        return getattr(self, "relay", None)
+
+    def test_sigterm_with_open_session(self):
+        conn = psycopg2.connect(self.relay.dsn(token("alice")))
+        self.addCleanup(conn.close)
+        conn.autocommit = True
+        self.assertEqual(self.scalar(conn, "SELECT 1"), 1)
+        t0 = time.monotonic()
+        self.relay.signal(15)
+        rc = self.relay.proc.wait(timeout=20)
+        self.assertLess(time.monotonic() - t0, 2 + 5)
+        self.assertEqual(rc, 0, self.relay.stderr_text())
+        with self.assertRaises(psycopg2.OperationalError):
+            self.scalar(conn, "SELECT 1")
+        self.assertNotEqual(conn.closed, 0)
+        self.assertFalse(pgward_env.wait_port("127.0.0.1", self.relay.port, timeout=0.5))
+
+
 class UpstreamAuthMethodsTest(RelayTestCase):
     """The relay authenticates to PostgreSQL with its passfile using
     scram-sha-256 (app_read/app_write), md5 (app_md5), password (app_pw)

@@ -738,7 +738,7 @@ class Relay(Daemon):
 
     def __init__(self, cluster, auth, connections=None, allow=None, port=None,
                  unix=True, ca=None, auth_timeout_ms=2000, max_sessions=100,
-                 extra_conf="", **kw):
+                 shutdown_timeout_s=10, extra_conf="", **kw):
         """connections: {name: libpq conninfo without user/password}
         (default: shop and bench on `cluster`); allow: [(conn, role,
         [groups])]."""
@@ -763,6 +763,7 @@ class Relay(Daemon):
         self.ca = ca
         self.auth_timeout_ms = auth_timeout_ms
         self.max_sessions = max_sessions
+        self.shutdown_timeout_s = shutdown_timeout_s
         self.extra_conf = extra_conf
 
     @property
@@ -815,7 +816,7 @@ class Relay(Daemon):
             lines.append("allow %s %s %s" % (conn, role, ",".join(groups)))
         lines += ["max-sessions %d" % self.max_sessions,
                   "startup-timeout-ms 10000",
-                  "shutdown-timeout-s 10",
+                  "shutdown-timeout-s %d" % self.shutdown_timeout_s,
                   self.extra_conf]
         return "\n".join(lines) + "\n"
 
