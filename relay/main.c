@@ -32,6 +32,8 @@
 	"  -v       debug diagnostics\n" \
 	"  -V       print the version\n"
 
+#define RELAY_SPARE_PROCESSES 16
+
 struct listener {
 	int fd;
 	int is_unix;
@@ -156,8 +158,33 @@ handle_cancel(const struct relay_cancel_key *req)
 	log_info("cancel request with an unknown key ignored");
 }
 
+/* Closing with unread input makes the kernel send a reset, which can
+ * destroy the error message we just sent; so stop writing, then read
+ * what the client still sends, briefly, before closing. */
+static void
+linger_close(int fd)
+{
+	shutdown(fd, SHUT_WR);
+	sock_set_nonblock(fd, 1);
+	long long deadline = sock_now_ms() + 200;
+	char buf[4096];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+		if (n > 0)
+			continue;
+		long long left = deadline - sock_now_ms();
+		if (left <= 0)
+			break;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		poll(&p, 1, (int)left);
+	}
+	close(fd);
+}
+
 static _Noreturn void
-run_child(int fd, const struct listener *l, struct relay_cancel_key key)
+run_child(int fd, const struct listener *l, struct relay_cancel_key key, int over_limit)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -177,13 +204,14 @@ run_child(int fd, const struct listener *l, struct relay_cancel_key key)
 	s.client_fd = fd;
 	s.is_unix = l->is_unix;
 	s.key = key;
+	s.over_limit = over_limit;
 	describe_peer(fd, l->is_unix, s.client_addr, sizeof s.client_addr);
 	int rc = session_run(&s);
 	if (rc == 2) {
 		handle_cancel(&s.cancel_request);
 		rc = 0;
 	}
-	close(fd);
+	linger_close(fd);
 	_exit(rc);
 }
 
@@ -211,7 +239,10 @@ accept_one(const struct listener *l)
 		/* Small protocol messages must not wait for delayed ACKs. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	}
-	if (relay.nchildren >= relay.cfg->max_sessions) {
+	/* Past the limit a few more processes may still answer cancel
+	 * requests and say why others are refused; beyond that, refuse here. */
+	int over_limit = relay.nchildren >= relay.cfg->max_sessions;
+	if (relay.nchildren >= relay.cfg->max_sessions + RELAY_SPARE_PROCESSES) {
 		refuse_busy(fd);
 		close(fd);
 		log_warn("refused a connection: max-sessions (%d) reached", relay.cfg->max_sessions);
@@ -232,7 +263,7 @@ accept_one(const struct listener *l)
 		return;
 	}
 	if (pid == 0)
-		run_child(fd, l, key);
+		run_child(fd, l, key, over_limit);
 	close(fd);
 	relay.children[relay.nchildren++] = (struct child){ pid, key };
 }

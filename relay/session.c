@@ -383,7 +383,10 @@ session_run(struct relay_session *s)
 		}
 	}
 	int status = 0;
-	if (login(s, &st, deadline) == 0) {
+	if (s->over_limit) {
+		log_warn("refused %s: max-sessions (%d) reached", s->client_addr, s->cfg->max_sessions);
+		session_send_error(s, "FATAL", "53300", "sorry, too many clients already", NULL);
+	} else if (login(s, &st, deadline) == 0) {
 		make_session_id(s->session_id);
 		if (connect_upstream(s, &st) == 0) {
 			struct pgbuf b;

@@ -35,6 +35,9 @@ struct relay_session {
 	char client_addr[128];
 	struct endpoint client;
 	int client_tls;
+	/* The session limit is reached: refuse after the startup packet,
+	 * where the client can read why (not inside the TLS negotiation). */
+	int over_limit;
 	struct upstream up;
 	struct relay_identity id;
 	char session_id[33];
