@@ -400,6 +400,33 @@ class DaemonTest(TimedTestCase):
         self.assertNotIn("8", out)
         self.assertIn("terminating connection due to administrator command", err)
 
+    def test_example_configs_check(self):
+        """docs/examples/*.conf are valid once their paths exist."""
+        repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+        relay = self.new_relay()
+        relay.dir = tempfile.mkdtemp(prefix="pgward-relay-ex-")
+        relay.prepare()
+        with open(os.path.join(repo, "docs", "examples", "relay.conf")) as f:
+            text = f.read()
+        text = (text.replace("/etc/pgward/relay.crt", relay.tls_cert)
+                .replace("/etc/pgward/relay.key", relay.tls_key)
+                .replace("/etc/pgward/pgpass", relay.passfile))
+        conf = os.path.join(relay.dir, "example.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        p = subprocess.run([relay.exe, "-n", "-c", conf], stderr=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(repo, "docs", "examples", "auth.conf")) as f:
+            text = f.read().replace("/etc/pgward/jwks.json", suite.issuer.jwks)
+        conf = os.path.join(relay.dir, "auth-example.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        auth_exe = os.path.join(os.path.dirname(relay.exe), "pgward-auth")
+        p = subprocess.run([auth_exe, "-n", "-c", conf], stderr=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
