@@ -16,7 +16,8 @@ CFLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-DAEMONS  := auth relay
+# Every top-level folder with a main.c is a program: pgward-<folder>.
+DAEMONS  := $(patsubst %/main.c,%,$(wildcard */main.c))
 # Every .c under these folders except main.c is a module shared with tests.
 LIB_SRC  := $(wildcard lib/*.c)
 MOD_SRC  := $(foreach d,$(DAEMONS),$(filter-out $(d)/main.c,$(wildcard $(d)/*.c)))
