@@ -48,6 +48,16 @@ char *note_signer_vkey(const struct note_signer *s);
 struct note_result note_verifier_parse(struct note_verifier *v, const char *vkey);
 void note_verifier_free(struct note_verifier *v);
 
+/* A signed note of text (non-empty, ending in a newline); malloc'd, or NULL
+ * if the text cannot be a note body or signing fails. */
+char *note_sign(const struct note_signer *s, const char *text, size_t len);
+
+/* Checks that note is well formed and has a valid signature line by the
+ * verifier's key (as note_verify_checkpoint below) and sets *text_len to
+ * the length of its text (the body, with its final newline). */
+struct note_result note_open(const struct note_verifier *v, const char *note,
+    size_t len, size_t *text_len);
+
 /* A signed checkpoint note for (origin, size, root); malloc'd text. */
 char *note_sign_checkpoint(const struct note_signer *s, const char *origin,
     uint64_t size, const uint8_t root[MERKLE_HASH_LEN]);
