@@ -116,11 +116,13 @@ auditrec_reserved(const char *key)
 	    strcmp(key, "prev") == 0 || strcmp(key, "hash") == 0;
 }
 
+/* ASCII without control characters; DEL is allowed because jansson
+ * writes it unescaped and refusing it would make such SQL unloggable. */
 static int
 auditrec_printable(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7f)
 			return 0;
 	return 1;
 }
