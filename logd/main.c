@@ -60,7 +60,7 @@ keygen(int argc, char **argv, int optind)
 	char *vkey = NULL;
 	struct note_result r = note_keygen(argv[optind], argv[optind + 1], &vkey);
 	if (r.error != NULL) {
-		log_error("%s: %s", argv[optind + 1], r.error);
+		log_error("%s", r.error);
 		note_result_free(&r);
 		return PGWARD_EXIT_USAGE;
 	}

@@ -15,7 +15,7 @@ load_signer(struct note_signer *k, const struct logd_config *c, char *err,
 {
 	struct note_result r = note_signer_load(k, c->key_name, c->signing_key);
 	if (r.error != NULL) {
-		snprintf(err, errlen, "%s: %s", c->signing_key, r.error);
+		snprintf(err, errlen, "signing-key: %s", r.error);
 		note_result_free(&r);
 		return -1;
 	}

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "auditrec.h"
+#include "log.h"
 
 #define FILE_MODE 0640
 #define CHECKPOINTS "checkpoints.jsonl"
@@ -65,9 +66,10 @@ logd_segment_parse(const char *name)
 	for (int i = 0; i < LOGD_SEGMENT_DIGITS; i++) {
 		if (name[i] < '0' || name[i] > '9')
 			return 0;
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(name[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
 			return 0;
-		v = v * 10 + (uint64_t)(name[i] - '0');
+		v = v * 10 + d;
 	}
 	if (strcmp(name + LOGD_SEGMENT_DIGITS, ".jsonl") != 0)
 		return 0;
@@ -349,7 +351,8 @@ load_checkpoints(struct logd_store *s, struct scan *sc, char *err,
 	}
 	free(data);
 	s->ck_len = len;
-	qsort(sc->cks, sc->ncks, sizeof sc->cks[0], ck_compare);
+	if (sc->ncks > 1)
+		qsort(sc->cks, sc->ncks, sizeof sc->cks[0], ck_compare);
 	return 0;
 }
 
@@ -421,7 +424,8 @@ list_segments(struct logd_store *s, uint64_t **out, size_t *n, char *err,
 		v[cnt++] = first;
 	}
 	closedir(d);
-	qsort(v, cnt, sizeof *v, seg_compare);
+	if (cnt > 1)
+		qsort(v, cnt, sizeof *v, seg_compare);
 	*out = v;
 	*n = cnt;
 	return 0;
@@ -567,8 +571,8 @@ cut_tail(struct logd_store *s, int fd, const char *name, const char *data,
 		    (unsigned long long)off, strerror(errno));
 		return -1;
 	}
-	fprintf(stderr, "%s: warning: %s/%s: cut a torn tail of %llu bytes at "
-	    "offset %llu (%s); kept in %s\n", "pgward-logd", s->dir, name,
+	log_warn("%s/%s: cut a torn tail of %llu bytes at "
+	    "offset %llu (%s); kept in %s", s->dir, name,
 	    (unsigned long long)len, (unsigned long long)off, reason, kept);
 	if (!is_segment)
 		return 0;
