@@ -53,6 +53,8 @@ logd_config_load(const char *path)
 	if (c->key_name == NULL &&
 	    conf_set_string(&c->key_name, c->origin, err, sizeof err) != 0)
 		goto fail;
+	if (!(pc.seen & (1u << K_MAXREC)) && c->max_record_bytes > c->segment_size)
+		c->max_record_bytes = c->segment_size;
 	if (c->max_record_bytes > c->segment_size) {
 		snprintf(err, sizeof err, "%s: max-record-bytes (%ld) exceeds "
 		    "segment-size (%ld)", path, c->max_record_bytes, c->segment_size);
