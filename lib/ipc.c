@@ -95,8 +95,24 @@ grow(char **buf, size_t *cap, size_t need)
 }
 
 int
-ipc_client_call(struct ipc_client *c, json_t *req, json_t **reply,
-    int timeout_ms, char *err, size_t errlen)
+ipc_client_send(struct ipc_client *c, json_t *req, int timeout_ms, char *err,
+    size_t errlen)
+{
+	if (c->fd < 0) {
+		snprintf(err, errlen, "not connected");
+		return -1;
+	}
+	if (ipc_send(c->fd, req, timeout_ms) != 0) {
+		snprintf(err, errlen, "%s", errno == ETIMEDOUT ? "timed out" : strerror(errno));
+		ipc_client_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+int
+ipc_client_recv(struct ipc_client *c, json_t **reply, int timeout_ms, char *err,
+    size_t errlen)
 {
 	*reply = NULL;
 	if (c->fd < 0) {
@@ -104,10 +120,6 @@ ipc_client_call(struct ipc_client *c, json_t *req, json_t **reply,
 		return -1;
 	}
 	long long deadline = sock_now_ms() + timeout_ms;
-	if (ipc_send(c->fd, req, timeout_ms) != 0) {
-		snprintf(err, errlen, "%s", errno == ETIMEDOUT ? "timed out" : strerror(errno));
-		goto fail;
-	}
 	for (;;) {
 		char *line = take_line(c->buf, &c->len);
 		if (line != NULL) {
@@ -157,10 +169,18 @@ ipc_client_call(struct ipc_client *c, json_t *req, json_t **reply,
 		c->len += (size_t)n;
 	}
 fail:
-	close(c->fd);
-	c->fd = -1;
-	c->len = 0;
+	ipc_client_close(c);
 	return -1;
+}
+
+int
+ipc_client_call(struct ipc_client *c, json_t *req, json_t **reply,
+    int timeout_ms, char *err, size_t errlen)
+{
+	*reply = NULL;
+	if (ipc_client_send(c, req, timeout_ms, err, errlen) != 0)
+		return -1;
+	return ipc_client_recv(c, reply, timeout_ms, err, errlen);
 }
 
 /* ---- server ---- */

@@ -29,6 +29,12 @@ void ipc_client_close(struct ipc_client *c);
  * the answer to the next request). */
 int ipc_client_call(struct ipc_client *c, json_t *req, json_t **reply,
     int timeout_ms, char *err, size_t errlen);
+/* The two halves of a call, for pipelining: replies come in request
+ * order. Both close the connection on failure. */
+int ipc_client_send(struct ipc_client *c, json_t *req, int timeout_ms, char *err,
+    size_t errlen);
+int ipc_client_recv(struct ipc_client *c, json_t **reply, int timeout_ms, char *err,
+    size_t errlen);
 
 /* Server side. */
 struct ipc_peer {

@@ -150,6 +150,29 @@ config_line(void *ctx, const char *key, const char *value, char *err, size_t err
 		return conf_set_string(&c->auth_socket, value, err, errlen);
 	if (strcmp(key, "auth-timeout-ms") == 0)
 		return set_int(&c->auth_timeout_ms, value, 10, 600000, err, errlen);
+	if (strcmp(key, "audit-socket") == 0) {
+		c->audit_off = strcmp(value, "off") == 0;
+		if (c->audit_off) {
+			free(c->audit_socket);
+			c->audit_socket = NULL;
+			return 0;
+		}
+		return conf_set_string(&c->audit_socket, value, err, errlen);
+	}
+	if (strcmp(key, "audit-timeout-ms") == 0)
+		return set_int(&c->audit_timeout_ms, value, 10, 600000, err, errlen);
+	if (strcmp(key, "audit-max-sql-bytes") == 0)
+		return set_int(&c->audit_max_sql_bytes, value, 64, 512 * 1024, err, errlen);
+	if (strcmp(key, "audit-max-param-bytes") == 0)
+		return set_int(&c->audit_max_param_bytes, value, 0, 256 * 1024, err, errlen);
+	if (strcmp(key, "audit-parameters") == 0) {
+		if (strcmp(value, "raw") == 0 || strcmp(value, "redacted") == 0) {
+			c->audit_redact_params = value[0] == 'r' && value[1] == 'e';
+			return 0;
+		}
+		snprintf(err, errlen, "audit-parameters is raw or redacted, not \"%s\"", value);
+		return -1;
+	}
 	if (strcmp(key, "passfile") == 0)
 		return conf_set_string(&c->passfile, value, err, errlen);
 	if (strcmp(key, "connection") == 0)
@@ -185,6 +208,9 @@ config_validate(const struct relay_config *c)
 		return strdup("no auth-socket line");
 	if (c->nconnections == 0)
 		return strdup("no connection line");
+	if (c->audit_socket == NULL && !c->audit_off)
+		return strdup("no audit-socket line (pgward-logd's socket; \"audit-socket off\" "
+		    "runs without an audit trail)");
 	for (int i = 0; i < c->ngrants; i++) {
 		const char *cn = c->grants[i].connection;
 		if (strcmp(cn, "*") != 0 && relay_config_connection(c, cn) == NULL) {
@@ -205,6 +231,9 @@ relay_config_load(const char *path)
 		return r;
 	}
 	c->auth_timeout_ms = 2000;
+	c->audit_timeout_ms = 2000;
+	c->audit_max_sql_bytes = 256 * 1024;
+	c->audit_max_param_bytes = 4096;
 	c->max_sessions = 100;
 	c->startup_timeout_ms = 10000;
 	c->upstream_timeout_s = 10;
@@ -241,6 +270,7 @@ relay_config_free(struct relay_config *c)
 	free(c->tls_key);
 	free(c->tls_ciphers);
 	free(c->auth_socket);
+	free(c->audit_socket);
 	free(c->passfile);
 	for (int i = 0; i < c->nconnections; i++) {
 		free(c->connections[i].name);

@@ -28,6 +28,12 @@ struct relay_config {
 	char *tls_key;
 	char *tls_ciphers;
 	char *auth_socket;
+	char *audit_socket;	/* NULL when audit-socket is off */
+	int audit_off;
+	int audit_timeout_ms;
+	int audit_redact_params;
+	int audit_max_sql_bytes;
+	int audit_max_param_bytes;
 	int auth_timeout_ms;
 	char *passfile;
 	struct relay_connection *connections;

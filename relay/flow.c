@@ -6,6 +6,8 @@
 
 #include "pgproto.h"
 
+static void flow_compact(struct flow *f);
+
 int
 flow_init(struct flow *f, size_t max_message, const char *inspect_types,
     enum flow_verdict (*inspect)(void *, char, const uint8_t *, size_t), void *ctx)
@@ -26,7 +28,45 @@ void
 flow_free(struct flow *f)
 {
 	free(f->buf);
+	free(f->replacement);
 	f->buf = NULL;
+	f->replacement = NULL;
+}
+
+int
+flow_replace(struct flow *f, const void *msg, size_t len)
+{
+	uint8_t *r = realloc(f->replacement, len ? len : 1);
+	if (r == NULL)
+		return -1;
+	memcpy(r, msg, len);
+	f->replacement = r;
+	f->replacement_len = len;
+	return 0;
+}
+
+/* Puts the replacement where the message of total bytes at ready was. */
+static int
+splice_replacement(struct flow *f, size_t total)
+{
+	size_t newlen = f->replacement_len;
+	size_t tail = f->len - (f->ready + total);
+	if (newlen > total && f->cap - f->len < newlen - total) {
+		size_t need = f->len - f->start + newlen - total;
+		flow_compact(f);
+		if (need > f->cap) {
+			uint8_t *n = realloc(f->buf, need);
+			if (n == NULL)
+				return -1;
+			f->buf = n;
+			f->cap = need;
+		}
+	}
+	memmove(f->buf + f->ready + newlen, f->buf + f->ready + total, tail);
+	memcpy(f->buf + f->ready, f->replacement, newlen);
+	f->len = f->ready + newlen + tail;
+	f->ready += newlen;
+	return 0;
 }
 
 static void
@@ -137,12 +177,16 @@ flow_scan(struct flow *f)
 				return -1;
 			break;
 		}
-		if (f->inspect(f->ctx, type, m, total) == FLOW_STOP) {
+		enum flow_verdict v = f->inspect(f->ctx, type, m, total);
+		if (v == FLOW_REPLACE && splice_replacement(f, total) != 0)
+			v = FLOW_STOP;
+		if (v == FLOW_STOP) {
 			f->stopped = 1;
 			f->len = f->ready;
 			break;
 		}
-		f->ready += total;
+		if (v == FLOW_FORWARD)
+			f->ready += total;
 	}
 	return 0;
 }

@@ -18,6 +18,7 @@
 enum flow_verdict {
 	FLOW_FORWARD,	/* send the message on */
 	FLOW_STOP,	/* drop it and everything after it */
+	FLOW_REPLACE,	/* send flow_replace()'s bytes instead */
 };
 
 struct flow {
@@ -35,6 +36,8 @@ struct flow {
 	enum flow_verdict (*inspect)(void *ctx, char type, const uint8_t *msg, size_t len);
 	void *ctx;
 	char error[128];
+	uint8_t *replacement;
+	size_t replacement_len;
 };
 
 int flow_init(struct flow *f, size_t max_message, const char *inspect_types,
@@ -50,6 +53,9 @@ int flow_drain(struct flow *f, struct endpoint *ep);
 /* Appends a whole message of our own after the cleared bytes; only
  * valid at a message boundary (pass == 0). Returns 0 or -1. */
 int flow_append(struct flow *f, const void *msg, size_t len);
+/* From inside inspect(): the message to send in place of the one shown.
+ * Returns 0 or -1 (out of memory: treat as FLOW_STOP). */
+int flow_replace(struct flow *f, const void *msg, size_t len);
 int flow_has_space(const struct flow *f);
 int flow_has_output(const struct flow *f);
 int flow_at_boundary(const struct flow *f);

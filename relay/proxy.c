@@ -1,26 +1,52 @@
 #include <errno.h>
+#include <openssl/rand.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "extended.h"
 #include "flow.h"
 #include "log.h"
 #include "pgproto.h"
+#include "records.h"
+#include "results.h"
 #include "session.h"
 
-/* Client messages held whole: the ones that run statements (and, later,
- * are audited and filtered), and Terminate. */
-#define CLIENT_INSPECT "QPBEFX"
+/* Client messages held whole: the ones that run statements or change
+ * what later ones run, and Terminate. */
+#define CLIENT_INSPECT "QPBEFCSX"
+/* Server messages that end statements. */
+#define SERVER_INSPECT "CEIsZ"
+
+#define REFUSAL_PREFIX "pgward_refused_"
+#define MAX_REFUSALS 64
+
+/* A statement the relay refused: the server is made to fail it (so a
+ * transaction block fails exactly as for a server error), and its error,
+ * recognised by the marker, is replaced by this one. */
+struct refusal {
+	int used;
+	uint64_t generation;	/* syncs sent before it */
+	char sqlstate[6];
+	char message[300];
+};
 
 struct proxy {
 	struct relay_session *s;
 	struct flow c2s;
 	struct flow s2c;
+	struct extended x;
+	struct results results;
+	uint64_t statements;
+	char marker[40];	/* REFUSAL_PREFIX + session random + "_" */
+	struct refusal refusals[MAX_REFUSALS];
 	/* Why the session is ending, once it is; the client is told at the end. */
 	const char *ending;
 	const char *ending_sqlstate;
 	char ending_message[256];
+	char violation[200];
 	int client_said_goodbye;
 };
 
@@ -37,28 +63,344 @@ proxy_end(struct proxy *p, const char *why, const char *sqlstate, const char *me
 }
 
 static enum flow_verdict
+protocol_violation(struct proxy *p, const char *what)
+{
+	snprintf(p->violation, sizeof p->violation, "%s", what);
+	proxy_end(p, p->violation, "08P01", p->violation);
+	return FLOW_STOP;
+}
+
+/* ---- refusals ---- */
+
+static int
+refusal_add(struct proxy *p, const char *sqlstate, const char *message)
+{
+	for (int i = 0; i < MAX_REFUSALS; i++) {
+		struct refusal *r = &p->refusals[i];
+		if (!r->used) {
+			r->used = 1;
+			r->generation = p->x.syncs_sent;
+			snprintf(r->sqlstate, sizeof r->sqlstate, "%s", sqlstate);
+			snprintf(r->message, sizeof r->message, "%s", message);
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* Replaces the client's message by one the server is sure to fail with
+ * an error that names the marker, and no other effect. */
+static enum flow_verdict
+refuse(struct proxy *p, char type, const char *sqlstate, const char *message)
+{
+	int idx = refusal_add(p, sqlstate, message);
+	if (idx < 0)
+		return protocol_violation(p, "pgward: too many refused statements in flight");
+	char name[64];
+	snprintf(name, sizeof name, "%s%d", p->marker, idx);
+	struct pgbuf b;
+	pgbuf_init(&b);
+	switch (type) {
+	case 'B':
+		/* Bind to a statement that cannot exist: "prepared statement ... does not exist". */
+		pgbuf_begin(&b, 'B');
+		pgbuf_put_str(&b, "");
+		pgbuf_put_str(&b, name);
+		pgbuf_put_u16(&b, 0);
+		pgbuf_put_u16(&b, 0);
+		pgbuf_put_u16(&b, 0);
+		pgbuf_end(&b);
+		break;
+	case 'E':
+		/* "portal ... does not exist" */
+		pgbuf_begin(&b, 'E');
+		pgbuf_put_str(&b, name);
+		pgbuf_put_u32(&b, 0);
+		pgbuf_end(&b);
+		break;
+	case 'P': {
+		/* A syntax error at Parse, naming the marker. */
+		pgbuf_begin(&b, 'P');
+		pgbuf_put_str(&b, "");
+		pgbuf_put_str(&b, name);
+		pgbuf_put_u16(&b, 0);
+		pgbuf_end(&b);
+		break;
+	}
+	default:
+		/* Query and FunctionCall: a syntax error; answered by ReadyForQuery. */
+		pgbuf_begin(&b, 'Q');
+		pgbuf_put_str(&b, name);
+		pgbuf_end(&b);
+		break;
+	}
+	int rc = b.failed ? -1 : flow_replace(&p->c2s, b.data, b.len);
+	pgbuf_free(&b);
+	if (rc != 0)
+		return protocol_violation(p, "out of memory");
+	return FLOW_REPLACE;
+}
+
+/* An ErrorResponse caused by a refusal becomes the refusal's error. */
+static enum flow_verdict
+rewrite_refusal_error(struct proxy *p, const uint8_t *msg, size_t len)
+{
+	struct pgread r;
+	pgread_init(&r, msg + 5, len - 5);
+	const char *text = NULL;
+	for (;;) {
+		uint8_t code = pgread_u8(&r);
+		if (code == 0)
+			break;
+		const char *v = pgread_str(&r);
+		if (v == NULL)
+			break;
+		if (code == 'M')
+			text = v;
+	}
+	const char *at = text ? strstr(text, p->marker) : NULL;
+	if (at == NULL)
+		return FLOW_FORWARD;
+	int idx = atoi(at + strlen(p->marker));
+	if (idx < 0 || idx >= MAX_REFUSALS || !p->refusals[idx].used)
+		return FLOW_FORWARD;
+	struct refusal *ref = &p->refusals[idx];
+	struct pgbuf b;
+	pgbuf_init(&b);
+	pgmsg_error(&b, "ERROR", ref->sqlstate, ref->message, NULL, NULL);
+	ref->used = 0;
+	int rc = b.failed ? -1 : flow_replace(&p->s2c, b.data, b.len);
+	if (rc == 0)
+		results_on_message(&p->results, 'E', b.data, b.len);
+	pgbuf_free(&b);
+	return rc == 0 ? FLOW_REPLACE : FLOW_FORWARD;
+}
+
+/* Refusals whose statement the server skipped (after an earlier error)
+ * never come back; forget them once their Sync is answered. */
+static void
+refusals_expire(struct proxy *p)
+{
+	for (int i = 0; i < MAX_REFUSALS; i++)
+		if (p->refusals[i].used && p->refusals[i].generation < p->x.readies_received)
+			p->refusals[i].used = 0;
+}
+
+/* ---- audit ---- */
+
+static void
+on_statement_finished(void *ctx, const struct pending *pd, long long duration_us)
+{
+	struct proxy *p = ctx;
+	if (p->s->audit_off)
+		return;
+	json_t *rec = record_result(p->s, pd, duration_us);
+	if (rec != NULL)
+		audit_append_later(&p->s->audit, rec);
+	else
+		log_error("session %s: out of memory for a result record", p->s->session_id);
+}
+
+/* Writes the intent durably. Returns its seq, or 0 after refusing. */
+static uint64_t
+write_intent(struct proxy *p, json_t *rec, char type, enum flow_verdict *verdict)
+{
+	if (p->s->audit_off) {
+		json_decref(rec);
+		*verdict = FLOW_FORWARD;
+		return 0;
+	}
+	char err[300];
+	uint64_t seq = 0;
+	int rc = rec ? audit_append_durable(&p->s->audit, rec, &seq, err, sizeof err) : -1;
+	if (rec == NULL)
+		snprintf(err, sizeof err, "out of memory");
+	json_decref(rec);
+	if (rc == 0) {
+		*verdict = FLOW_FORWARD;
+		return seq;
+	}
+	log_warn("session %s: statement refused: audit record not written: %s",
+	    p->s->session_id, err);
+	int full = strstr(err, "disk full") != NULL;
+	*verdict = refuse(p, type, full ? "53100" : "58030", full ?
+	    "pgward: the audit log is full; the statement was not run" :
+	    "pgward: the audit log is unavailable; the statement was not run");
+	return 0;
+}
+
+static enum flow_verdict
+on_query(struct proxy *p, const uint8_t *body, size_t len)
+{
+	if (len == 0 || body[len - 1] != '\0' || memchr(body, 0, len) != body + len - 1)
+		return protocol_violation(p, "malformed Query message");
+	uint64_t n = ++p->statements;
+	json_t *rec = record_intent(p->s, n, "simple");
+	if (rec != NULL)
+		extended_set_sql(rec, body, len - 1, (size_t)p->s->cfg->audit_max_sql_bytes);
+	enum flow_verdict v;
+	uint64_t seq = write_intent(p, rec, 'Q', &v);
+	extended_sync_sent(&p->x);
+	results_push(&p->results, PENDING_QUERY, seq, n);
+	return v;
+}
+
+static enum flow_verdict
+on_execute(struct proxy *p, const uint8_t *body, size_t len)
+{
+	char err[200];
+	struct portal *o;
+	const char *name;
+	uint32_t max_rows;
+	int rc = extended_execute(&p->x, body, len, &o, &name, &max_rows, err, sizeof err);
+	if (rc == EXT_MALFORMED)
+		return protocol_violation(p, err);
+	if (rc == EXT_UNKNOWN) {
+		results_push(&p->results, PENDING_EXECUTE, 0, 0);
+		char m[300];
+		snprintf(m, sizeof m, "pgward: %s; the statement was not run", err);
+		return refuse(p, 'E', "34000", m);
+	}
+	if (o->started) {
+		/* Fetching more rows of an execution already audited. */
+		results_push(&p->results, PENDING_EXECUTE, o->intent_seq, o->number);
+		return FLOW_FORWARD;
+	}
+	uint64_t n = ++p->statements;
+	json_t *rec = record_intent(p->s, n, "extended");
+	if (rec != NULL) {
+		extended_set_sql(rec, (const uint8_t *)o->sql, strlen(o->sql),
+		    (size_t)p->s->cfg->audit_max_sql_bytes);
+		json_object_set_new(rec, "statement", json_string(o->statement));
+		json_object_set_new(rec, "portal", json_string(name));
+		json_object_set(rec, "params", o->params);
+		if (max_rows != 0)
+			json_object_set_new(rec, "max_rows", json_integer(max_rows));
+	}
+	enum flow_verdict v;
+	uint64_t seq = write_intent(p, rec, 'E', &v);
+	if (v == FLOW_FORWARD) {
+		o->started = 1;
+		o->intent_seq = seq;
+		o->number = n;
+	}
+	results_push(&p->results, PENDING_EXECUTE, seq, n);
+	return v;
+}
+
+static enum flow_verdict
+on_function_call(struct proxy *p, const uint8_t *body, size_t len)
+{
+	struct pgread r;
+	pgread_init(&r, body, len);
+	uint32_t oid = pgread_u32(&r);
+	uint16_t nformats = pgread_u16(&r);
+	pgread_bytes(&r, (size_t)nformats * 2);
+	uint16_t nargs = pgread_u16(&r);
+	for (int i = 0; i < nargs && !r.failed; i++) {
+		int32_t alen = (int32_t)pgread_u32(&r);
+		if (alen > 0)
+			pgread_bytes(&r, (size_t)alen);
+		else if (alen < -1)
+			r.failed = true;
+	}
+	pgread_u16(&r);
+	if (!pgread_end(&r))
+		return protocol_violation(p, "malformed FunctionCall message");
+	uint64_t n = ++p->statements;
+	json_t *rec = record_intent(p->s, n, "function");
+	if (rec != NULL) {
+		json_object_set_new(rec, "function_oid", json_integer(oid));
+		json_object_set_new(rec, "nargs", json_integer(nargs));
+	}
+	enum flow_verdict v;
+	uint64_t seq = write_intent(p, rec, 'F', &v);
+	extended_sync_sent(&p->x);
+	results_push(&p->results, PENDING_FUNCTION, seq, n);
+	return v;
+}
+
+static int
+token_expired(struct proxy *p)
+{
+	if ((long long)time(NULL) < p->s->id.exp)
+		return 0;
+	char m[200];
+	char when[32];
+	time_t e = (time_t)p->s->id.exp;
+	struct tm tm;
+	gmtime_r(&e, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(m, sizeof m, "pgward: token expired at %s; reconnect with a fresh token", when);
+	proxy_end(p, "token expired", "28000", m);
+	return 1;
+}
+
+static enum flow_verdict
 on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 {
 	struct proxy *p = ctx;
-	(void)msg;
-	(void)len;
+	const uint8_t *body = msg + 5;
+	size_t blen = len - 5;
+	char err[200];
 	if (type == 'X') {
 		p->client_said_goodbye = 1;
 		return FLOW_FORWARD;
 	}
-	if (type != 'B' && (long long)time(NULL) >= p->s->id.exp) {
-		char m[200];
-		char when[32];
-		time_t e = (time_t)p->s->id.exp;
-		struct tm tm;
-		gmtime_r(&e, &tm);
-		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-		snprintf(m, sizeof m, "pgward: token expired at %s; reconnect with a fresh token", when);
-		proxy_end(p, "token expired", "28000", m);
+	if (strchr("QPEF", type) != NULL && token_expired(p))
 		return FLOW_STOP;
+	switch (type) {
+	case 'Q':
+		return on_query(p, body, blen);
+	case 'P':
+		if (extended_parse(&p->x, body, blen, err, sizeof err) != EXT_OK)
+			return protocol_violation(p, err);
+		return FLOW_FORWARD;
+	case 'B': {
+		int rc = extended_bind(&p->x, body, blen, err, sizeof err);
+		if (rc == EXT_MALFORMED)
+			return protocol_violation(p, err);
+		if (rc == EXT_UNKNOWN) {
+			char m[300];
+			snprintf(m, sizeof m, "pgward: %s; the statement was not run", err);
+			return refuse(p, 'B', "26000", m);
+		}
+		return FLOW_FORWARD;
+	}
+	case 'E':
+		return on_execute(p, body, blen);
+	case 'F':
+		return on_function_call(p, body, blen);
+	case 'C':
+		if (extended_close(&p->x, body, blen, err, sizeof err) != EXT_OK)
+			return protocol_violation(p, err);
+		return FLOW_FORWARD;
+	case 'S':
+		extended_sync_sent(&p->x);
+		results_push(&p->results, PENDING_SYNC, 0, 0);
+		return FLOW_FORWARD;
 	}
 	return FLOW_FORWARD;
 }
+
+static enum flow_verdict
+on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
+{
+	struct proxy *p = ctx;
+	if (type == 'E') {
+		enum flow_verdict v = rewrite_refusal_error(p, msg, len);
+		if (v == FLOW_REPLACE)
+			return v;
+	}
+	results_on_message(&p->results, type, msg, len);
+	if (type == 'Z' && len == 6) {
+		extended_ready(&p->x, (char)msg[5]);
+		refusals_expire(p);
+	}
+	return FLOW_FORWARD;
+}
+
+/* ---- the loop ---- */
 
 /* Stops taking client input and asks the server to finish up. */
 static void
@@ -191,21 +533,35 @@ proxy_loop(struct proxy *p)
 const char *
 proxy_run(struct relay_session *s)
 {
-	struct proxy p;
-	memset(&p, 0, sizeof p);
-	p.s = s;
-	if (flow_init(&p.c2s, (size_t)s->cfg->max_message_size, CLIENT_INSPECT,
-	    on_client_message, &p) != 0 ||
-	    flow_init(&p.s2c, (size_t)0x7fffffff, "", NULL, &p) != 0) {
-		flow_free(&p.c2s);
+	struct proxy *p = calloc(1, sizeof *p);
+	if (p == NULL)
+		return "out of memory";
+	p->s = s;
+	unsigned char rnd[4];
+	RAND_bytes(rnd, sizeof rnd);
+	snprintf(p->marker, sizeof p->marker, "%s%02x%02x%02x%02x_", REFUSAL_PREFIX,
+	    rnd[0], rnd[1], rnd[2], rnd[3]);
+	results_init(&p->results, on_statement_finished, p);
+	if (extended_init(&p->x, s->cfg->audit_redact_params,
+	    (size_t)s->cfg->audit_max_param_bytes) != 0 ||
+	    flow_init(&p->c2s, (size_t)s->cfg->max_message_size, CLIENT_INSPECT,
+	    on_client_message, p) != 0 ||
+	    flow_init(&p->s2c, (size_t)0x7fffffff, SERVER_INSPECT, on_server_message, p) != 0) {
+		flow_free(&p->c2s);
+		free(p);
 		return "out of memory";
 	}
-	const char *why = proxy_loop(&p);
+	const char *why = proxy_loop(p);
 	/* Whatever the server already said reaches the client if it can. */
-	if (flow_has_output(&p.s2c))
-		endpoint_write_all(&s->client, p.s2c.buf + p.s2c.start,
-		    p.s2c.ready - p.s2c.start, 2000);
-	flow_free(&p.c2s);
-	flow_free(&p.s2c);
+	if (flow_has_output(&p->s2c))
+		endpoint_write_all(&s->client, p->s2c.buf + p->s2c.start,
+		    p->s2c.ready - p->s2c.start, 2000);
+	s->statements = p->statements;
+	results_abandon(&p->results, "interrupted");
+	results_free(&p->results);
+	extended_free(&p->x);
+	flow_free(&p->c2s);
+	flow_free(&p->s2c);
+	free(p);
 	return why;
 }

@@ -10,6 +10,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "pgproto.h"
+#include "records.h"
 #include "sock.h"
 #include "stamp.h"
 #include "tls.h"
@@ -210,6 +211,7 @@ login(struct relay_session *s, const struct pg_startup *st, long long deadline)
 	const char *db = pg_startup_get(st, "database");
 	if (db == NULL || *db == '\0')
 		db = role;
+	s->audit_off = s->cfg->audit_off;
 	s->role = strdup(role);
 	s->connection = strdup(db);
 	if (s->role == NULL || s->connection == NULL)
@@ -289,6 +291,23 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	char err[1024];
 	int rc = upstream_connect(&s->up, &req, err, sizeof err);
 	stamp_result_free(&stamp);
+	if (rc == 0 && !s->audit_off) {
+		audit_init(&s->audit, s->cfg->audit_socket, s->cfg->audit_timeout_ms);
+		json_t *rec = record_session_start(s);
+		uint64_t seq;
+		if (rec == NULL || audit_append_durable(&s->audit, rec, &seq, err, sizeof err) != 0) {
+			if (rec == NULL)
+				snprintf(err, sizeof err, "out of memory");
+			log_warn("session %s of %s refused: audit record not written: %s",
+			    s->session_id, s->id.user, err);
+			session_send_error(s, "FATAL", "58030",
+			    "pgward: the audit log is unavailable; try again later", NULL);
+			json_decref(rec);
+			audit_finish(&s->audit, 0);
+			return -1;
+		}
+		json_decref(rec);
+	}
 	if (rc != 0) {
 		log_warn("session %s: unable to connect to upstream %s as %s: %s",
 		    s->session_id, s->connection, s->role, err);
@@ -403,6 +422,12 @@ session_run(struct relay_session *s)
 			free(groups);
 			const char *why = rc == 0 ? proxy_run(s) : "client went away during login";
 			log_info("session %s ended: %s", s->session_id, why);
+			if (!s->audit_off) {
+				json_t *rec = record_session_end(s, why, s->statements);
+				if (rec != NULL)
+					audit_append_later(&s->audit, rec);
+				audit_finish(&s->audit, s->cfg->audit_timeout_ms);
+			}
 		}
 	}
 	free(pkt);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "audit.h"
 #include "config.h"
 #include "endpoint.h"
 #include "upstream.h"
@@ -46,6 +47,9 @@ struct relay_session {
 	struct relay_cancel_key cancel_request;
 	char *connection;
 	char *role;
+	struct audit audit;
+	int audit_off;
+	uint64_t statements;
 };
 
 /* Set from signal handlers in the session process. */

@@ -732,13 +732,88 @@ class Auth(Daemon):
         ]) + "\n"
 
 
+class Logd(Daemon):
+    """pgward-logd with a fresh signing key (made by `pgward-logd keygen`)
+    and a log directory in its own temp dir."""
+    binary = "pgward-logd"
+    name = "logd"
+
+    def __init__(self, durability="strict", segment_size=None, origin="pgward.test/audit",
+                 checkpoint_interval_ms=200, log_dir=None, extra_conf="", **kw):
+        super().__init__(**kw)
+        self.durability = durability
+        self.segment_size = segment_size
+        self.origin = origin
+        self.checkpoint_interval_ms = checkpoint_interval_ms
+        self.want_log_dir = log_dir
+        self.extra_conf = extra_conf
+        self.vkey = None
+
+    @property
+    def socket_path(self):
+        return os.path.join(self.dir, "logd.sock")
+
+    @property
+    def log_dir(self):
+        return self.want_log_dir or os.path.join(self.dir, "log")
+
+    @property
+    def key_path(self):
+        return os.path.join(self.dir, "signing.key")
+
+    @property
+    def vkey_path(self):
+        return os.path.join(self.dir, "verifier.key")
+
+    def prepare(self):
+        if not os.path.exists(self.key_path):
+            p = subprocess.run([self.exe, "keygen", self.origin, self.key_path],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=30)
+            if p.returncode != 0:
+                raise HarnessError("pgward-logd keygen failed: %s" % p.stderr)
+            self.vkey = p.stdout.strip()
+            write_file(self.vkey_path, self.vkey + "\n")
+        elif self.vkey is None:
+            with open(self.vkey_path) as f:
+                self.vkey = f.read().strip()
+
+    def config_text(self):
+        lines = ["# written by tests/lib/pgward_env.py",
+                 "listen-unix %s" % self.socket_path,
+                 "directory %s" % self.log_dir,
+                 "origin %s" % self.origin,
+                 "signing-key %s" % self.key_path,
+                 "durability %s" % self.durability,
+                 "checkpoint-interval-ms %d" % self.checkpoint_interval_ms]
+        if self.segment_size:
+            lines.append("segment-size %d" % self.segment_size)
+        lines.append(self.extra_conf)
+        return "\n".join(lines) + "\n"
+
+    def records(self, type=None):
+        """Every record in the log, in order (parsed JSON)."""
+        out = []
+        names = sorted(n for n in os.listdir(self.log_dir)
+                       if n.endswith(".jsonl") and n[:20].isdigit())
+        for n in names:
+            with open(os.path.join(self.log_dir, n), "rb") as f:
+                for line in f:
+                    if line.endswith(b"\n"):
+                        rec = json.loads(line)
+                        if type is None or rec.get("type") == type:
+                            out.append(rec)
+        return out
+
+
 class Relay(Daemon):
     binary = "pgward-relay"
     name = "relay"
 
     def __init__(self, cluster, auth, connections=None, allow=None, port=None,
                  unix=True, ca=None, auth_timeout_ms=2000, max_sessions=100,
-                 shutdown_timeout_s=10, extra_conf="", **kw):
+                 shutdown_timeout_s=10, extra_conf="", logd=None, audit_timeout_ms=2000,
+                 **kw):
         """connections: {name: libpq conninfo without user/password}
         (default: shop and bench on `cluster`); allow: [(conn, role,
         [groups])]."""
@@ -757,6 +832,8 @@ class Relay(Daemon):
             ("shop", "app_trust", ["engineers"]),
             ("bench", "app_write", ["engineers"]),
         ]
+        self.logd = logd
+        self.audit_timeout_ms = audit_timeout_ms
         self.port = port
         self.want_port = port
         self.unix = unix
@@ -808,6 +885,8 @@ class Relay(Daemon):
             "tls-key %s" % self.tls_key,
             "auth-socket %s" % self.auth.socket_path,
             "auth-timeout-ms %d" % self.auth_timeout_ms,
+            "audit-socket %s" % (self.logd.socket_path if self.logd else "off"),
+            "audit-timeout-ms %d" % self.audit_timeout_ms,
             "passfile %s" % self.passfile,
         ]
         for name, ci in self.connections.items():
@@ -867,7 +946,8 @@ class Suite(_Resource):
 
     def __init__(self, cluster=None, issuer=None, auth_leeway=5, relay_port=None,
                  relay_kw=None, auth_kw=None, pgbench=True, build=None,
-                 start_relay=True, cluster_kw=None, issuer_dir=None):
+                 start_relay=True, cluster_kw=None, issuer_dir=None, logd=True,
+                 logd_kw=None):
         self.cluster = cluster
         self.own_cluster = cluster is None
         self.issuer = issuer
@@ -883,6 +963,9 @@ class Suite(_Resource):
         self.start_relay = start_relay
         self.auth = None
         self.relay = None
+        self.logd = None
+        self.with_logd = logd
+        self.logd_kw = dict(logd_kw or {})
         self.users = dict(DEFAULT_USERS)
         _live.add(self)
 
@@ -896,6 +979,9 @@ class Suite(_Resource):
                 self.issuer = Issuer(self.issuer_dir).start()
             self.auth = Auth(self.issuer, leeway=self.auth_leeway, build=self.build,
                              **self.auth_kw).start()
+            if self.with_logd:
+                self.logd = Logd(build=self.build, **self.logd_kw).start()
+            self.relay_kw.setdefault("logd", self.logd)
             self.relay = Relay(self.cluster, self.auth, port=self.relay_port,
                                build=self.build, **self.relay_kw)
             if self.start_relay:
@@ -920,7 +1006,7 @@ class Suite(_Resource):
         return self.cluster.tcp_dsn(role, db=db, **kw)
 
     def stop(self):
-        for obj in (self.relay, self.auth):
+        for obj in (self.relay, self.auth, self.logd):
             if obj is not None:
                 obj.stop()
         if self.own_issuer and self.issuer is not None:

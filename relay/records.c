@@ -1,0 +1,83 @@
+#include "records.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "extended.h"
+
+static json_t *
+groups_json(const struct relay_identity *id)
+{
+	json_t *a = json_array();
+	for (int i = 0; a != NULL && i < id->ngroups; i++)
+		json_array_append_new(a, json_string(id->groups[i]));
+	return a;
+}
+
+json_t *
+record_session_start(const struct relay_session *s)
+{
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i}",
+	    "type", "session_start",
+	    "session", s->session_id,
+	    "user", s->id.user,
+	    "groups", groups_json(&s->id),
+	    "iss", s->id.iss,
+	    "sub", s->id.sub,
+	    "client", s->client_addr,
+	    "tls", s->client.ssl ? SSL_get_version(s->client.ssl) : "none",
+	    "connection", s->connection,
+	    "role", s->role,
+	    "backend_pid", s->up.backend_pid,
+	    "relay_pid", (int)getpid());
+}
+
+json_t *
+record_session_end(const struct relay_session *s, const char *reason, uint64_t statements)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:I}",
+	    "type", "session_end",
+	    "session", s->session_id,
+	    "user", s->id.user,
+	    "reason", reason,
+	    "statements", (json_int_t)statements);
+}
+
+json_t *
+record_intent(const struct relay_session *s, uint64_t number, const char *protocol)
+{
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:s, s:s}",
+	    "type", "intent",
+	    "session", s->session_id,
+	    "user", s->id.user,
+	    "groups", groups_json(&s->id),
+	    "connection", s->connection,
+	    "role", s->role,
+	    "n", (json_int_t)number,
+	    "protocol", protocol,
+	    "decision", "allow");
+}
+
+json_t *
+record_result(const struct relay_session *s, const struct pending *p, long long duration_us)
+{
+	json_t *r = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:f}",
+	    "type", "result",
+	    "session", s->session_id,
+	    "user", s->id.user,
+	    "n", (json_int_t)p->number,
+	    "intent", (json_int_t)p->intent_seq,
+	    "status", p->status,
+	    "duration_ms", (double)duration_us / 1000.0);
+	if (r == NULL)
+		return NULL;
+	json_object_set_new(r, "tags", p->tags ? json_incref(p->tags) : json_array());
+	if (p->has_rows)
+		json_object_set_new(r, "rows", json_integer(p->rows));
+	if (p->sqlstate[0] != '\0')
+		json_object_set_new(r, "sqlstate", json_string(p->sqlstate));
+	if (p->message != NULL)
+		json_object_set_new(r, "message",
+		    extended_text_json((const uint8_t *)p->message, strlen(p->message)));
+	return r;
+}
