@@ -246,6 +246,59 @@ class FailClosedTest(AuditTestCase):
             suite.logd.start()
 
 
+class DiskFullTest(AuditTestCase):
+    test_timeout = 180
+
+    def test_full_disk_refuses_then_recovers(self):
+        mnt = tempfile.mkdtemp(prefix="pgward-full-")
+        self.addCleanup(os.rmdir, mnt)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mnt],
+                           stderr=subprocess.PIPE, text=True)
+        self.assertEqual(p.returncode, 0, "cannot mount a small tmpfs: " + p.stderr)
+        self.addCleanup(subprocess.run, ["umount", "-l", mnt])
+        logd = pgward_env.Logd(log_dir=os.path.join(mnt, "log")).start()
+        self.addCleanup(logd.stop)
+        relay = pgward_env.Relay(suite.cluster, suite.auth, logd=logd).start()
+        self.addCleanup(relay.stop)
+        c = psycopg2.connect(relay.dsn(suite.token("bob"), role="app_write"))
+        self.addCleanup(c.close)
+        c.autocommit = True
+        cur = c.cursor()
+        cur.execute("select 1")
+        # Leave about 40 kB free.
+        ballast = os.path.join(mnt, "ballast")
+        st = os.statvfs(mnt)
+        with open(ballast, "wb") as f:
+            f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - 40 * 1024))
+        refused = None
+        for i in range(2000):
+            try:
+                cur.execute("insert into audit_t(v) values (%s)", ("full-%d-%s" % (i, "y" * 500),))
+            except psycopg2.Error as e:
+                refused = (i, e)
+                break
+        self.assertIsNotNone(refused, "logd never reported the disk full")
+        i, e = refused
+        self.assertEqual(e.pgcode, "53100", str(e))
+        self.assertIn("audit log is full", str(e))
+        self.assertEqual(self.count_direct("v like 'full-%d-%%'" % i), 0)
+        # Still refused while full; nothing corrupt.
+        with self.assertRaises(psycopg2.Error):
+            cur.execute("insert into audit_t(v) values ('still-full')")
+        self.assertEqual(self.count_direct("v = 'still-full'"), 0)
+        os.unlink(ballast)
+        cur.execute("insert into audit_t(v) values ('after-space-freed')")
+        self.assertEqual(self.count_direct("v = 'after-space-freed'"), 1)
+        c.close()
+        logd.terminate()
+        replay = os.path.join(pgward_env.build_dir(), "bin", "pgward-replay")
+        p = subprocess.run([replay, "verify", "-k", logd.vkey_path, logd.log_dir],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        acked = [r.get("sql") for r in logd.records("intent")]
+        self.assertIn("insert into audit_t(v) values ('after-space-freed')", acked)
+
+
 class CrashLoopTest(AuditTestCase):
     test_timeout = 300
 
@@ -284,6 +337,10 @@ class CrashLoopTest(AuditTestCase):
                 time.sleep(0.25)
                 suite.logd.kill()
                 suite.logd.proc = None
+                if i % 5 == 4:
+                    # A write cut short by a power failure leaves half a line.
+                    with open(os.path.join(suite.logd.log_dir, "current.jsonl"), "ab") as f:
+                        f.write(b'{"seq":999999,"ts":"2026-')
                 suite.logd.start()
         finally:
             time.sleep(0.5)
@@ -292,6 +349,12 @@ class CrashLoopTest(AuditTestCase):
                 t.join(30)
         self.assertEqual(errors, [])
         self.assertGreater(len(acked), 50, "the load made progress")
+        repairs = suite.logd.records("repair")
+        self.assertGreaterEqual(len(repairs), 4, "each torn tail was repaired and recorded")
+        for r in repairs[-4:]:
+            kept = os.path.join(suite.logd.log_dir, r["kept"])
+            with open(kept, "rb") as f:
+                self.assertTrue(f.read().startswith(b'{"seq":999999'))
         intents = set()
         for r in suite.logd.records("intent"):
             sql = r.get("sql") or ""
