@@ -281,6 +281,7 @@ START_TEST(config_valid_and_grants)
 	    "# relay\n"
 	    "listen 127.0.0.1:6432\n"
 	    "auth-socket /run/pgward/auth.sock\n"
+	    "audit-socket /run/pgward/logd.sock\n"
 	    "connection shop host=/run/postgresql dbname=shop\n"
 	    "connection crm  host=db2 dbname=crm sslmode=verify-full\n"
 	    "allow shop app_read analysts, engineers\n"
@@ -311,15 +312,26 @@ END_TEST
 START_TEST(config_errors_name_the_line)
 {
 	const char *bad[] = {
-		"listen :1\nauth-socket /a\nconnection a host=x\nbogus 1\n",
-		"listen :1\nauth-socket /a\nconnection a host=x\nmax-sessions -3\n",
-		"listen :1\nauth-socket /a\nconnection a host=x password=secret\n",
-		"listen :1\nauth-socket /a\nconnection a host=x\nallow b r g\n",
+		"listen :1\nauth-socket /a\naudit-socket off\nconnection a host=x\nbogus 1\n",
+		"listen :1\nauth-socket /a\naudit-socket off\nconnection a host=x\nmax-sessions -3\n",
+		"listen :1\nauth-socket /a\naudit-socket off\nconnection a host=x password=secret\n",
+		"listen :1\nauth-socket /a\naudit-socket off\nconnection a host=x\nallow b r g\n",
 		"listen :1\nconnection a host=x\n",
-		"auth-socket /a\nconnection a host=x\n",
-		"listen :1\nauth-socket /a\nconnection a host=x\nconnection a host=y\n",
-		"listen :1\nauth-socket /a\nconnection a host=x\ntls-cert /c\n",
+		"auth-socket /a\naudit-socket off\nconnection a host=x\n",
+		"listen :1\nauth-socket /a\naudit-socket off\nconnection a host=x\nconnection a host=y\n",
+		"listen :1\nauth-socket /a\naudit-socket off\nconnection a host=x\ntls-cert /c\n",
+		"listen :1\nauth-socket /a\naudit-socket off\nconnection a host=x\n"
+		    "audit-parameters maybe\n",
+		"listen :1\nauth-socket /a\nconnection a host=x\n",	/* no audit-socket */
 	};
+	/* The base the cases break is itself valid. */
+	char *base = write_temp("listen :1\nauth-socket /a\naudit-socket off\nconnection a host=x\n");
+	struct relay_config_result ok = relay_config_load(base);
+	ck_assert_msg(ok.error == NULL, "%s", ok.error);
+	ck_assert(ok.config->audit_off);
+	relay_config_result_free(&ok);
+	unlink(base);
+	free(base);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char *p = write_temp(bad[i]);
 		struct relay_config_result r = relay_config_load(p);
