@@ -426,6 +426,21 @@ class DaemonTest(TimedTestCase):
         p = subprocess.run([auth_exe, "-n", "-c", conf], stderr=subprocess.PIPE,
                            stdout=subprocess.PIPE, text=True, timeout=10)
         self.assertEqual(p.returncode, 0, p.stderr)
+        logd_exe = os.path.join(os.path.dirname(relay.exe), "pgward-logd")
+        key = os.path.join(relay.dir, "logd.key")
+        p = subprocess.run([logd_exe, "keygen", "pgward.example.com/audit", key],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(repo, "docs", "examples", "logd.conf")) as f:
+            text = (f.read().replace("/etc/pgward/logd.key", key)
+                    .replace("/var/lib/pgward/log", os.path.join(relay.dir, "log"))
+                    .replace("/run/pgward/logd.sock", os.path.join(relay.dir, "logd.sock")))
+        conf = os.path.join(relay.dir, "logd-example.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        p = subprocess.run([logd_exe, "-n", "-c", conf], stderr=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
 
 
 if __name__ == "__main__":
