@@ -1,0 +1,54 @@
+#ifndef PGWARD_FILTER_FACTS_H
+#define PGWARD_FILTER_FACTS_H
+
+/* Statement facts from the PostgreSQL grammar itself (libpg_query).
+ *
+ * facts_of_sql() parses a query string (possibly several statements) and
+ * returns one fact object per statement, including statements nested in
+ * others (a data-modifying CTE, the body of a DO block, the statement
+ * inside EXPLAIN ANALYZE, PREPARE, CREATE RULE ...), flattened in order:
+ *
+ *   {"kind": "delete",                 see FACT KINDS below
+ *    "via": "top" | "cte" | "do" | "explain" | "prepare" | "rule" | "function",
+ *    "tables_read":    ["public.orders", "customers"],   schema-qualified as written
+ *    "tables_written": ["orders"],
+ *    "functions":      ["pg_sleep", "pg_catalog.set_config"],  as written
+ *    "where": "none" | "trivial" | "present",   UPDATE/DELETE only
+ *    "settings": ["pgward.user"],       names set/reset by SET, RESET, set_config()
+ *    "opaque": false,                   true when it cannot be analysed
+ *    "opaque_reason": "dynamic EXECUTE in a DO block",
+ *    "explain_analyze": true,           EXPLAIN ANALYZE runs its statement
+ *    "object": "table"                  DDL: the object type (table, index, function,
+ *                                       trigger, rule, view, schema, role, ...)
+ *   }
+ *
+ * FACT KINDS: select, insert, update, delete, merge, truncate, copy-from,
+ * copy-to, ddl (with "object" and "verb": create|alter|drop|comment|...),
+ * grant, revoke, set, reset, show, transaction (BEGIN/COMMIT/ROLLBACK/
+ * SAVEPOINT ...), do, prepare, execute, deallocate, explain, call, listen,
+ * notify, vacuum, analyze, lock, discard, other.
+ *
+ * Constants in a WHERE that make it always true (WHERE true, WHERE 1=1,
+ * WHERE 'a'='a', WHERE NOT false, OR of such) give "trivial".
+ *
+ * The result also says how a decision about it may be cached (see
+ * "cache" below): a fingerprint (pg_query_fingerprint) ignores constants,
+ * so it is only a valid key when no fact depends on a constant (a trivial
+ * WHERE, a DO body, a function body, a set_config() name ...).
+ */
+
+#include <jansson.h>
+
+struct facts_result {
+	json_t *statements;	/* array of fact objects, as above */
+	/* "fingerprint" when a decision may be reused for any statement with
+	 * the same fingerprint, "text" when only for the same text. */
+	const char *cache;
+	char *fingerprint;	/* 16 hex digits */
+	char *error;		/* NULL on success: a syntax error, with position */
+};
+
+struct facts_result facts_of_sql(const char *sql);
+void facts_result_free(struct facts_result *r);
+
+#endif
