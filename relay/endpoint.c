@@ -111,7 +111,9 @@ endpoint_write(struct endpoint *ep, const void *buf, size_t len)
 int
 endpoint_pending(const struct endpoint *ep)
 {
-	return ep->ssl != NULL && SSL_pending(ep->ssl) > 0;
+	/* With read-ahead, whole records may wait unprocessed inside TLS
+	 * where poll(2) cannot see them: SSL_has_pending counts those too. */
+	return ep->ssl != NULL && SSL_has_pending(ep->ssl);
 }
 
 static int

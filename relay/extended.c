@@ -175,7 +175,7 @@ extended_bind(struct extended *x, const uint8_t *body, size_t len, char *err, si
 			break;
 		int16_t f = nformats == 0 ? 0 : (int16_t)(formats[nformats == 1 ? 0 : 2 * i] << 8 |
 		    formats[(nformats == 1 ? 0 : 2 * i) + 1]);
-		if (s != NULL && params != NULL)
+		if (s != NULL && params != NULL && !x->skip_params)
 			json_array_append_new(params, param_json(x, s, i, f,
 			    p ? p : (const uint8_t *)"", plen));
 	}

@@ -32,6 +32,7 @@ struct extended {
 	struct strmap statements;
 	struct strmap portals;
 	int redact_params;
+	int skip_params;	/* no audit trail: nothing to record */
 	size_t max_param_bytes;
 	/* Query and Sync messages sent, ReadyForQuery messages received:
 	 * the n-th ReadyForQuery answers the n-th of those. */

@@ -235,9 +235,11 @@ on_query(struct proxy *p, const uint8_t *body, size_t len)
 	if (len == 0 || body[len - 1] != '\0' || memchr(body, 0, len) != body + len - 1)
 		return protocol_violation(p, "malformed Query message");
 	uint64_t n = ++p->statements;
-	json_t *rec = record_intent(p->s, n, "simple");
-	if (rec != NULL)
+	json_t *rec = NULL;
+	if (!p->s->audit_off) {
+		rec = record_intent(p->s, n, "simple");
 		extended_set_sql(rec, body, len - 1, (size_t)p->s->cfg->audit_max_sql_bytes);
+	}
 	enum flow_verdict v;
 	uint64_t seq = write_intent(p, rec, 'Q', &v);
 	extended_sync_sent(&p->x);
@@ -267,7 +269,7 @@ on_execute(struct proxy *p, const uint8_t *body, size_t len)
 		return FLOW_FORWARD;
 	}
 	uint64_t n = ++p->statements;
-	json_t *rec = record_intent(p->s, n, "extended");
+	json_t *rec = p->s->audit_off ? NULL : record_intent(p->s, n, "extended");
 	if (rec != NULL) {
 		extended_set_sql(rec, (const uint8_t *)o->sql, strlen(o->sql),
 		    (size_t)p->s->cfg->audit_max_sql_bytes);
@@ -308,7 +310,7 @@ on_function_call(struct proxy *p, const uint8_t *body, size_t len)
 	if (!pgread_end(&r))
 		return protocol_violation(p, "malformed FunctionCall message");
 	uint64_t n = ++p->statements;
-	json_t *rec = record_intent(p->s, n, "function");
+	json_t *rec = p->s->audit_off ? NULL : record_intent(p->s, n, "function");
 	if (rec != NULL) {
 		json_object_set_new(rec, "function_oid", json_integer(oid));
 		json_object_set_new(rec, "nargs", json_integer(nargs));
@@ -551,6 +553,7 @@ proxy_run(struct relay_session *s)
 		free(p);
 		return "out of memory";
 	}
+	p->x.skip_params = s->audit_off;
 	const char *why = proxy_loop(p);
 	/* Whatever the server already said reaches the client if it can. */
 	if (flow_has_output(&p->s2c))

@@ -38,6 +38,8 @@ tls_server_context(const char *cert, const char *key, const char *ciphers,
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 0);
+	/* One read(2) per TLS record instead of two (header, then body). */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (ciphers != NULL && SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
 		tls_error(err, errlen, "tls-ciphers");
 		SSL_CTX_free(ctx);
