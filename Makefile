@@ -28,8 +28,10 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 percent  := %
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+# Stand-alone benchmark tools (scripts/bench): tests/bench/X.c -> $(BUILD)/tools/X
+BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/tools/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all check unit integration demo bench deps clean install
+.PHONY: all check unit integration demo bench bench-tools deps clean install
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -68,7 +70,13 @@ integration:
 demo: deps all
 	scripts/demo
 
-bench: deps all
+$(BUILD)/tools/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $<
+
+bench-tools: $(BENCH_BIN)
+
+bench: deps all bench-tools
 	scripts/bench
 
 install: all
