@@ -22,6 +22,16 @@
  *                                       trigger, rule, view, schema, role, ...)
  *   }
  *
+ * Also (additions): "node" (the parse node name, e.g. "DeleteStmt"),
+ * "parent" (index in the array of the fact this one is nested in; absent
+ * for "top"), "names" (DDL/GRANT/PREPARE: the objects acted on, as
+ * written), "privileges" and "roles" (grant/revoke), "verb" also for
+ * transaction (begin, commit, rollback, savepoint, ...) and listen,
+ * "copy_io" ("stdio" | "file" | "program") for copy-from/copy-to; via may
+ * also be "copy" (COPY (DELETE ... RETURNING) TO), "schema" (CREATE SCHEMA
+ * ... CREATE TABLE) or "nested" (CREATE TABLE AS EXECUTE ...).
+ * docs/statement-facts.md is the full reference.
+ *
  * FACT KINDS: select, insert, update, delete, merge, truncate, copy-from,
  * copy-to, ddl (with "object" and "verb": create|alter|drop|comment|...),
  * grant, revoke, set, reset, show, transaction (BEGIN/COMMIT/ROLLBACK/
@@ -46,6 +56,7 @@ struct facts_result {
 	const char *cache;
 	char *fingerprint;	/* 16 hex digits */
 	char *error;		/* NULL on success: a syntax error, with position */
+	int error_position;	/* 1-based character of the error, 0 if none */
 };
 
 struct facts_result facts_of_sql(const char *sql);
