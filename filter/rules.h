@@ -1,0 +1,126 @@
+#ifndef PGWARD_FILTER_RULES_H
+#define PGWARD_FILTER_RULES_H
+
+/* The policy (docs/policy.md): connect lines, rules evaluated per
+ * statement fact (filter/facts.h), and access lines for just-in-time
+ * grants. */
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Ordered by restrictiveness: a larger value wins when statements of one
+ * query string are combined. */
+enum rule_action {
+	RULES_ALLOW,
+	RULES_REVIEW,
+	RULES_DENY,
+};
+
+struct rule_list {
+	char **v;
+	size_t n;
+};
+
+#define RULES_WHERE_NONE 1u
+#define RULES_WHERE_TRIVIAL 2u
+#define RULES_WHERE_PRESENT 4u
+
+struct rule {
+	char *name;
+	int line;
+	/* who */
+	struct rule_list groups, users, connections, roles;
+	/* what */
+	struct rule_list kinds, via, tables, reads, writes, functions, settings;
+	unsigned where;		/* RULES_WHERE_* bits, 0 when no condition */
+	int opaque;		/* -1 no condition, 0 no, 1 yes */
+	int explain_analyze;	/* -1 no condition, 0 no, 1 yes */
+	enum rule_action action;
+	char *message;
+	struct rule_list approvers;
+	long approvals;
+	long timeout_s;
+};
+
+struct rule_connect {
+	char *connection, *role;
+	struct rule_list groups, users;
+	int line;
+};
+
+struct rule_access {
+	char *connection, *role;
+	struct rule_list requestable_by, approvers;
+	long approvals;
+	long max_duration_s;
+	int line;
+};
+
+struct rules {
+	char *path;
+	enum rule_action default_action;
+	struct rule *rules;
+	size_t nrules;
+	struct rule_connect *connects;
+	size_t nconnects;
+	struct rule_access *access;
+	size_t naccess;
+};
+
+struct rules_result {
+	struct rules *policy;
+	char *error;		/* NULL on success, else "file:line: reason" */
+};
+
+/* default_timeout_s is the review timeout for rules without timeout-s. */
+struct rules_result rules_load(const char *path, long default_timeout_s);
+/* The same from text; name stands for the file in messages. */
+struct rules_result rules_parse(const char *text, const char *name,
+    long default_timeout_s);
+void rules_result_free(struct rules_result r);
+
+struct rule_identity {
+	const char *user;
+	const char *const *groups;
+	size_t ngroups;
+	const char *connection;
+	const char *role;
+};
+
+#define RULES_RULE_STAMP "builtin:identity-stamp"
+#define RULES_RULE_DEFAULT "default"
+#define RULES_RULE_EMPTY "builtin:empty"
+#define RULES_RULE_SYNTAX "builtin:syntax-error"
+
+struct rule_decision {
+	enum rule_action action;
+	const char *rule;	/* a rule name or one of RULES_RULE_* */
+	const char *message;	/* may be NULL */
+	const struct rule *matched;	/* NULL for builtin and default */
+	size_t index;		/* the deciding statement */
+};
+
+/* One statement fact. */
+struct rule_decision rules_decide_fact(const struct rules *p,
+    const struct rule_identity *id, json_t *fact);
+/* An array of facts: the most restrictive of their decisions, the first
+ * statement winning ties. An empty array is allowed (nothing runs). */
+struct rule_decision rules_decide(const struct rules *p,
+    const struct rule_identity *id, json_t *facts);
+/* Whether one fact matches one rule (the builtin rule aside). */
+int rules_rule_matches(const struct rule *r,
+    const struct rule_identity *id, json_t *fact);
+
+/* The first connect line admitting id, or NULL. */
+const struct rule_connect *rules_connect_find(const struct rules *p,
+    const struct rule_identity *id);
+/* The first access line for connection and role that id may request. */
+const struct rule_access *rules_access_find(const struct rules *p,
+    const struct rule_identity *id, const char *connection, const char *role);
+
+const char *rules_action_name(enum rule_action a);
+/* Whether any group of the (JSON array) groups is in the list. */
+int rules_list_match_groups(const struct rule_list *l, json_t *groups);
+int rules_list_match(const struct rule_list *l, const char *s);
+
+#endif
