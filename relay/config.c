@@ -150,10 +150,20 @@ config_line(void *ctx, const char *key, const char *value, char *err, size_t err
 		return conf_set_string(&c->auth_socket, value, err, errlen);
 	if (strcmp(key, "auth-timeout-ms") == 0)
 		return set_int(&c->auth_timeout_ms, value, 10, 600000, err, errlen);
+	if (strcmp(key, "filter-socket") == 0)
+		return conf_set_string(&c->filter_socket, value, err, errlen);
+	if (strcmp(key, "filter-generation-file") == 0)
+		return conf_set_string(&c->filter_generation_file, value, err, errlen);
+	if (strcmp(key, "filter-timeout-ms") == 0)
+		return set_int(&c->filter_timeout_ms, value, 10, 600000, err, errlen);
+	if (strcmp(key, "review-poll-ms") == 0)
+		return set_int(&c->review_poll_ms, value, 10, 10000, err, errlen);
 	if (strcmp(key, "audit-socket") == 0) {
 		c->audit_off = strcmp(value, "off") == 0;
 		if (c->audit_off) {
 			free(c->audit_socket);
+	free(c->filter_socket);
+	free(c->filter_generation_file);
 			c->audit_socket = NULL;
 			return 0;
 		}
@@ -232,6 +242,8 @@ relay_config_load(const char *path)
 	}
 	c->auth_timeout_ms = 2000;
 	c->audit_timeout_ms = 2000;
+	c->filter_timeout_ms = 2000;
+	c->review_poll_ms = 250;
 	c->audit_max_sql_bytes = 256 * 1024;
 	c->audit_max_param_bytes = 4096;
 	c->max_sessions = 100;
@@ -271,6 +283,8 @@ relay_config_free(struct relay_config *c)
 	free(c->tls_ciphers);
 	free(c->auth_socket);
 	free(c->audit_socket);
+	free(c->filter_socket);
+	free(c->filter_generation_file);
 	free(c->passfile);
 	for (int i = 0; i < c->nconnections; i++) {
 		free(c->connections[i].name);

@@ -28,6 +28,10 @@ struct relay_config {
 	char *tls_key;
 	char *tls_ciphers;
 	char *auth_socket;
+	char *filter_socket;	/* NULL: no statement policy, allow lines decide logins */
+	char *filter_generation_file;
+	int filter_timeout_ms;
+	int review_poll_ms;
 	char *audit_socket;	/* NULL when audit-socket is off */
 	int audit_off;
 	int audit_timeout_ms;

@@ -99,7 +99,8 @@ extended_set_sql(json_t *rec, const uint8_t *sql, size_t len, size_t max)
 }
 
 int
-extended_parse(struct extended *x, const uint8_t *body, size_t len, char *err, size_t errlen)
+extended_parse(struct extended *x, const uint8_t *body, size_t len,
+    struct prepared **stmt, const char **stmt_name, char *err, size_t errlen)
 {
 	struct pgread r;
 	pgread_init(&r, body, len);
@@ -124,7 +125,15 @@ extended_parse(struct extended *x, const uint8_t *body, size_t len, char *err, s
 		snprintf(err, errlen, "out of memory");
 		return EXT_MALFORMED;
 	}
+	*stmt = s;
+	*stmt_name = name;
 	return EXT_OK;
+}
+
+void
+extended_forget_statement(struct extended *x, const char *name)
+{
+	strmap_remove(&x->statements, name);
 }
 
 static json_t *
@@ -200,6 +209,8 @@ extended_bind(struct extended *x, const uint8_t *body, size_t len, char *err, si
 	}
 	o->params = params;
 	o->generation = x->syncs_sent;
+	o->policy_generation = s->policy_generation;
+	snprintf(o->rule, sizeof o->rule, "%s", s->rule);
 	if (strmap_put(&x->portals, portal, o) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return EXT_MALFORMED;

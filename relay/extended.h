@@ -16,6 +16,8 @@ struct prepared {
 	char *sql;
 	uint32_t *param_types;
 	int nparams;
+	uint64_t policy_generation;	/* the policy it was allowed under */
+	char rule[128];
 };
 
 struct portal {
@@ -26,6 +28,8 @@ struct portal {
 	uint64_t intent_seq;
 	uint64_t number;
 	uint64_t generation;	/* syncs sent before its Bind */
+	uint64_t policy_generation;
+	char rule[128];
 };
 
 struct extended {
@@ -47,7 +51,10 @@ void extended_free(struct extended *x);
  * session ends) or an unknown name (the statement is refused). */
 enum extended_error { EXT_OK = 0, EXT_MALFORMED = -1, EXT_UNKNOWN = -2 };
 
-int extended_parse(struct extended *x, const uint8_t *body, size_t len, char *err, size_t errlen);
+/* On success *stmt and *name point at what was prepared. */
+int extended_parse(struct extended *x, const uint8_t *body, size_t len,
+    struct prepared **stmt, const char **name, char *err, size_t errlen);
+void extended_forget_statement(struct extended *x, const char *name);
 int extended_bind(struct extended *x, const uint8_t *body, size_t len, char *err, size_t errlen);
 /* On success *portal points at the portal to run; *max_rows is Execute's. */
 int extended_execute(struct extended *x, const uint8_t *body, size_t len,

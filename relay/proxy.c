@@ -10,6 +10,7 @@
 #include "flow.h"
 #include "log.h"
 #include "pgproto.h"
+#include "policy.h"
 #include "records.h"
 #include "results.h"
 #include "session.h"
@@ -229,21 +230,196 @@ write_intent(struct proxy *p, json_t *rec, char type, enum flow_verdict *verdict
 	return 0;
 }
 
+
+/* ---- policy ---- */
+
+/* Asks pgward-filter (or the cache). A filter that cannot answer is a
+ * denial: nothing runs without a decision. */
+static void
+decide(struct proxy *p, const char *sql, struct policy_decision *d)
+{
+	memset(d, 0, sizeof *d);
+	d->action = POLICY_ALLOW;
+	if (!p->s->policy_on)
+		return;
+	char err[300];
+	if (policy_decide(&p->s->policy, sql, d, err, sizeof err) != 0) {
+		log_warn("session %s: statement refused: no decision from pgward-filter: %s",
+		    p->s->session_id, err);
+		memset(d, 0, sizeof *d);
+		d->action = POLICY_DENY;
+		snprintf(d->rule, sizeof d->rule, "builtin:filter-unavailable");
+		snprintf(d->message, sizeof d->message,
+		    "the policy service is unavailable");
+	}
+}
+
+static void
+set_decision(json_t *rec, const struct policy_decision *d)
+{
+	if (rec == NULL)
+		return;
+	json_object_set_new(rec, "decision", json_string(d->action == POLICY_ALLOW ? "allow" :
+	    d->action == POLICY_DENY ? "deny" : "review"));
+	if (d->rule[0] != '\0')
+		json_object_set_new(rec, "rule", json_string(d->rule));
+	if (d->review_id[0] != '\0')
+		json_object_set_new(rec, "review", json_string(d->review_id));
+}
+
+static enum flow_verdict
+refuse_denied(struct proxy *p, char type, const struct policy_decision *d)
+{
+	char m[512];
+	if (strcmp(d->rule, "builtin:filter-unavailable") == 0)
+		return refuse(p, type, "58000",
+		    "pgward: the policy service is unavailable; the statement was not run");
+	snprintf(m, sizeof m, "pgward: statement denied by rule \"%s\"%s%s", d->rule,
+	    d->message[0] ? ": " : "", d->message);
+	return refuse(p, type, "42501", m);
+}
+
+/* Sends a notice to the client now, if no server message is half sent. */
+static void
+notify_client(struct proxy *p, const char *message)
+{
+	if (!flow_at_boundary(&p->s2c)) {
+		log_warn("session %s: notice not sent (a server message is in flight): %s",
+		    p->s->session_id, message);
+		return;
+	}
+	struct pgbuf b;
+	pgbuf_init(&b);
+	pgmsg_notice(&b, "00000", message);
+	if (!b.failed && flow_append(&p->s2c, b.data, b.len) == 0 && flow_has_output(&p->s2c))
+		endpoint_write_all(&p->s->client, p->s2c.buf + p->s2c.start,
+		    p->s2c.ready - p->s2c.start, 5000);
+	p->s2c.start = p->s2c.ready = p->s2c.len = 0;
+	pgbuf_free(&b);
+}
+
+static int
+client_hung_up(struct proxy *p)
+{
+	struct pollfd pfd = { .fd = p->s->client.fd, .events = POLLRDHUP };
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Holds a statement until its review ends. Returns FLOW_FORWARD when
+ * approved, else the refusal. */
+static enum flow_verdict
+hold_for_review(struct proxy *p, char type, const struct policy_decision *d)
+{
+	char m[512];
+	snprintf(m, sizeof m, "pgward: statement held for review %s (rule \"%s\"); an approver "
+	    "runs: pgward-filter review approve %s", d->review_id, d->rule, d->review_id);
+	notify_client(p, m);
+	log_info("session %s: statement held for review %s", p->s->session_id, d->review_id);
+	for (;;) {
+		char by[256], err[300];
+		int rc = policy_review_wait(&p->s->policy, d->review_id, p->s->cfg->review_poll_ms,
+		    by, sizeof by, err, sizeof err);
+		if (rc == 1) {
+			log_info("session %s: review %s approved by %s", p->s->session_id,
+			    d->review_id, by);
+			return FLOW_FORWARD;
+		}
+		if (rc == 2) {
+			snprintf(m, sizeof m, "pgward: statement denied in review %s%s%s", d->review_id,
+			    by[0] ? " by " : "", by);
+			return refuse(p, type, "42501", m);
+		}
+		if (rc == 3) {
+			snprintf(m, sizeof m, "pgward: review %s was not approved in time; the "
+			    "statement was not run", d->review_id);
+			return refuse(p, type, "42501", m);
+		}
+		if (rc < 0) {
+			log_warn("session %s: review %s: %s", p->s->session_id, d->review_id, err);
+			return refuse(p, type, "58000",
+			    "pgward: the policy service is unavailable; the statement was not run");
+		}
+		if (session_cancel_requested) {
+			session_cancel_requested = 0;
+			policy_review_cancel(&p->s->policy, d->review_id);
+			return refuse(p, type, "57014", "canceling statement due to user request");
+		}
+		if (session_terminate_requested || client_hung_up(p)) {
+			policy_review_cancel(&p->s->policy, d->review_id);
+			proxy_end(p, session_terminate_requested ? "relay shutting down" :
+			    "client disconnected during a review", "57P01",
+			    "terminating connection due to administrator command");
+			return FLOW_STOP;
+		}
+	}
+}
+
+/* After the intent is written: what happens to the statement. */
+static enum flow_verdict
+enforce(struct proxy *p, char type, const struct policy_decision *d, enum flow_verdict audit)
+{
+	if (audit != FLOW_FORWARD)
+		return audit;
+	if (d->action == POLICY_DENY)
+		return refuse_denied(p, type, d);
+	if (d->action == POLICY_REVIEW)
+		return hold_for_review(p, type, d);
+	return FLOW_FORWARD;
+}
+
 static enum flow_verdict
 on_query(struct proxy *p, const uint8_t *body, size_t len)
 {
 	if (len == 0 || body[len - 1] != '\0' || memchr(body, 0, len) != body + len - 1)
 		return protocol_violation(p, "malformed Query message");
 	uint64_t n = ++p->statements;
+	struct policy_decision d;
+	decide(p, (const char *)body, &d);
 	json_t *rec = NULL;
 	if (!p->s->audit_off) {
 		rec = record_intent(p->s, n, "simple");
 		extended_set_sql(rec, body, len - 1, (size_t)p->s->cfg->audit_max_sql_bytes);
+		set_decision(rec, &d);
 	}
 	enum flow_verdict v;
 	uint64_t seq = write_intent(p, rec, 'Q', &v);
 	extended_sync_sent(&p->x);
 	results_push(&p->results, PENDING_QUERY, seq, n);
+	return enforce(p, 'Q', &d, v);
+}
+
+static enum flow_verdict
+on_parse(struct proxy *p, const uint8_t *body, size_t len)
+{
+	char err[200];
+	struct prepared *stmt;
+	const char *name;
+	if (extended_parse(&p->x, body, len, &stmt, &name, err, sizeof err) != EXT_OK)
+		return protocol_violation(p, err);
+	if (!p->s->policy_on)
+		return FLOW_FORWARD;
+	struct policy_decision d;
+	decide(p, stmt->sql, &d);
+	stmt->policy_generation = d.generation;
+	snprintf(stmt->rule, sizeof stmt->rule, "%s", d.rule);
+	if (d.action == POLICY_ALLOW)
+		return FLOW_FORWARD;
+	/* Refused or held statements are audited here, at the Parse. */
+	uint64_t n = ++p->statements;
+	json_t *rec = NULL;
+	if (!p->s->audit_off) {
+		rec = record_intent(p->s, n, "extended");
+		extended_set_sql(rec, (const uint8_t *)stmt->sql, strlen(stmt->sql),
+		    (size_t)p->s->cfg->audit_max_sql_bytes);
+		json_object_set_new(rec, "statement", json_string(name));
+		json_object_set_new(rec, "stage", json_string("parse"));
+		set_decision(rec, &d);
+	}
+	enum flow_verdict v;
+	write_intent(p, rec, 'P', &v);
+	v = enforce(p, 'P', &d, v);
+	if (v != FLOW_FORWARD)
+		extended_forget_statement(&p->x, name);
 	return v;
 }
 
@@ -269,7 +445,13 @@ on_execute(struct proxy *p, const uint8_t *body, size_t len)
 		return FLOW_FORWARD;
 	}
 	uint64_t n = ++p->statements;
+	struct policy_decision d;
+	memset(&d, 0, sizeof d);
+	snprintf(d.rule, sizeof d.rule, "%s", o->rule);
+	if (p->s->policy_on && o->policy_generation != policy_generation(&p->s->policy))
+		decide(p, o->sql, &d);	/* prepared under an older policy */
 	json_t *rec = p->s->audit_off ? NULL : record_intent(p->s, n, "extended");
+	set_decision(rec, &d);
 	if (rec != NULL) {
 		extended_set_sql(rec, (const uint8_t *)o->sql, strlen(o->sql),
 		    (size_t)p->s->cfg->audit_max_sql_bytes);
@@ -281,12 +463,13 @@ on_execute(struct proxy *p, const uint8_t *body, size_t len)
 	}
 	enum flow_verdict v;
 	uint64_t seq = write_intent(p, rec, 'E', &v);
+	results_push(&p->results, PENDING_EXECUTE, seq, n);
+	v = enforce(p, 'E', &d, v);
 	if (v == FLOW_FORWARD) {
 		o->started = 1;
 		o->intent_seq = seq;
 		o->number = n;
 	}
-	results_push(&p->results, PENDING_EXECUTE, seq, n);
 	return v;
 }
 
@@ -310,31 +493,42 @@ on_function_call(struct proxy *p, const uint8_t *body, size_t len)
 	if (!pgread_end(&r))
 		return protocol_violation(p, "malformed FunctionCall message");
 	uint64_t n = ++p->statements;
+	/* The policy sees a fast-path call as a call of pgward_fastpath(oid). */
+	char sql[64];
+	snprintf(sql, sizeof sql, "SELECT pgward_fastpath(%u)", oid);
+	struct policy_decision d;
+	decide(p, sql, &d);
 	json_t *rec = p->s->audit_off ? NULL : record_intent(p->s, n, "function");
 	if (rec != NULL) {
 		json_object_set_new(rec, "function_oid", json_integer(oid));
 		json_object_set_new(rec, "nargs", json_integer(nargs));
+		set_decision(rec, &d);
 	}
 	enum flow_verdict v;
 	uint64_t seq = write_intent(p, rec, 'F', &v);
 	extended_sync_sent(&p->x);
 	results_push(&p->results, PENDING_FUNCTION, seq, n);
-	return v;
+	return enforce(p, 'F', &d, v);
 }
 
 static int
 token_expired(struct proxy *p)
 {
-	if ((long long)time(NULL) < p->s->id.exp)
+	if ((long long)time(NULL) < p->s->expires)
 		return 0;
 	char m[200];
 	char when[32];
-	time_t e = (time_t)p->s->id.exp;
+	time_t e = (time_t)p->s->expires;
 	struct tm tm;
 	gmtime_r(&e, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(m, sizeof m, "pgward: token expired at %s; reconnect with a fresh token", when);
-	proxy_end(p, "token expired", "28000", m);
+	if (p->s->expires < p->s->id.exp) {
+		snprintf(m, sizeof m, "pgward: access grant expired at %s", when);
+		proxy_end(p, "access grant expired", "28000", m);
+	} else {
+		snprintf(m, sizeof m, "pgward: token expired at %s; reconnect with a fresh token", when);
+		proxy_end(p, "token expired", "28000", m);
+	}
 	return 1;
 }
 
@@ -355,9 +549,7 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	case 'Q':
 		return on_query(p, body, blen);
 	case 'P':
-		if (extended_parse(&p->x, body, blen, err, sizeof err) != EXT_OK)
-			return protocol_violation(p, err);
-		return FLOW_FORWARD;
+		return on_parse(p, body, blen);
 	case 'B': {
 		int rc = extended_bind(&p->x, body, blen, err, sizeof err);
 		if (rc == EXT_MALFORMED)

@@ -204,6 +204,53 @@ negotiate_if_needed(struct relay_session *s, const struct pg_startup *st, struct
 	}
 }
 
+static json_t *
+groups_array(const struct relay_identity *id)
+{
+	json_t *a = json_array();
+	for (int i = 0; a != NULL && i < id->ngroups; i++)
+		json_array_append_new(a, json_string(id->groups[i]));
+	return a;
+}
+
+/* Connect-time authorization by pgward-filter's policy (connect lines and
+ * just-in-time grants); fails closed when the filter does not answer. */
+static int
+authorize_with_policy(struct relay_session *s)
+{
+	struct policy *p = &s->policy;
+	if (policy_init(p, s->cfg->filter_socket, s->cfg->filter_generation_file,
+	    s->cfg->filter_timeout_ms) != 0)
+		return -1;
+	s->policy_on = 1;
+	p->user = s->id.user;
+	p->groups = groups_array(&s->id);
+	p->connection = s->connection;
+	p->role = s->role;
+	p->session = s->session_id;
+	char err[300];
+	long long grant_end;
+	int rc = policy_connect(p, &grant_end, err, sizeof err);
+	if (rc < 0) {
+		log_warn("login of %s refused: pgward-filter unavailable: %s", s->id.user, err);
+		session_send_error(s, "FATAL", "08006",
+		    "pgward: the policy service is unavailable; try again later", NULL);
+		return -1;
+	}
+	if (rc > 0) {
+		log_info("login of %s refused by policy (%s): may not assume role %s on %s",
+		    s->id.user, err, s->role, s->connection);
+		char m[512];
+		snprintf(m, sizeof m, "pgward: user \"%s\" may not assume role \"%s\" on connection \"%s\"",
+		    s->id.user, s->role, s->connection);
+		session_send_error(s, "FATAL", "28000", m, NULL);
+		return -1;
+	}
+	if (grant_end > 0 && grant_end < s->expires)
+		s->expires = grant_end;
+	return 0;
+}
+
 static int
 login(struct relay_session *s, const struct pg_startup *st, long long deadline)
 {
@@ -255,6 +302,9 @@ login(struct relay_session *s, const struct pg_startup *st, long long deadline)
 		session_send_error(s, "FATAL", "3D000", m, NULL);
 		return -1;
 	}
+	s->expires = s->id.exp;
+	if (s->cfg->filter_socket != NULL)
+		return authorize_with_policy(s);
 	if (!relay_config_may_assume(s->cfg, s->connection, s->role,
 	    (const char *const *)s->id.groups, s->id.ngroups)) {
 		log_info("login of %s refused: may not assume role %s on %s",
@@ -402,11 +452,11 @@ session_run(struct relay_session *s)
 		}
 	}
 	int status = 0;
+	make_session_id(s->session_id);
 	if (s->over_limit) {
 		log_warn("refused %s: max-sessions (%d) reached", s->client_addr, s->cfg->max_sessions);
 		session_send_error(s, "FATAL", "53300", "sorry, too many clients already", NULL);
 	} else if (login(s, &st, deadline) == 0) {
-		make_session_id(s->session_id);
 		if (connect_upstream(s, &st) == 0) {
 			struct pgbuf b;
 			pgbuf_init(&b);
@@ -437,6 +487,8 @@ session_run(struct relay_session *s)
 		SSL_free(s->client.ssl);
 		s->client.ssl = NULL;
 	}
+	if (s->policy_on)
+		policy_free(&s->policy);
 	relay_identity_free(&s->id);
 	free(s->role);
 	free(s->connection);

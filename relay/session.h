@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "policy.h"
 #include "endpoint.h"
 #include "upstream.h"
 
@@ -49,6 +50,10 @@ struct relay_session {
 	char *role;
 	struct audit audit;
 	int audit_off;
+	struct policy policy;
+	int policy_on;
+	/* Session end: the token's exp, or a just-in-time grant's end if earlier. */
+	long long expires;
 	uint64_t statements;
 };
 

@@ -1,0 +1,280 @@
+#include "policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pg_query.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define GENERATION_FIELD 21
+
+struct cached {
+	enum policy_action action;
+	uint64_t generation;
+	char rule[128];
+	char message[256];
+};
+
+int
+policy_init(struct policy *p, const char *socket, const char *generation_file, int timeout_ms)
+{
+	memset(p, 0, sizeof *p);
+	p->socket = socket;
+	p->timeout_ms = timeout_ms;
+	p->c.fd = -1;
+	if (strmap_init(&p->cache, free) != 0)
+		return -1;
+	if (generation_file != NULL) {
+		int fd = open(generation_file, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			void *m = mmap(NULL, GENERATION_FIELD, PROT_READ, MAP_SHARED, fd, 0);
+			struct stat st;
+			if (m != MAP_FAILED && fstat(fd, &st) == 0 && st.st_size >= GENERATION_FIELD) {
+				p->generation_map = m;
+				p->generation_len = GENERATION_FIELD;
+			} else if (m != MAP_FAILED) {
+				munmap(m, GENERATION_FIELD);
+			}
+			close(fd);
+		}
+		if (p->generation_map == NULL)
+			log_warn("cannot map the policy generation file %s: decisions are not cached",
+			    generation_file);
+	}
+	return 0;
+}
+
+void
+policy_free(struct policy *p)
+{
+	if (p->generation_map != NULL)
+		munmap((void *)p->generation_map, p->generation_len);
+	ipc_client_close(&p->c);
+	strmap_free(&p->cache);
+	json_decref(p->groups);
+	p->groups = NULL;
+}
+
+uint64_t
+policy_generation(const struct policy *p)
+{
+	if (p->generation_map == NULL)
+		return 0;
+	char buf[GENERATION_FIELD + 1];
+	for (size_t i = 0; i < GENERATION_FIELD; i++)
+		buf[i] = p->generation_map[i];
+	buf[GENERATION_FIELD] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+static int
+call(struct policy *p, json_t *req, json_t **reply, int timeout_ms, char *err, size_t errlen)
+{
+	if (p->c.fd < 0 && ipc_client_open(&p->c, p->socket, p->timeout_ms, err, errlen) != 0)
+		return -1;
+	int rc = ipc_client_call(&p->c, req, reply, timeout_ms, err, errlen);
+	json_decref(req);
+	if (rc != 0)
+		return -1;
+	if (!json_is_true(json_object_get(*reply, "ok"))) {
+		const char *e = json_string_value(json_object_get(*reply, "error"));
+		snprintf(err, errlen, "pgward-filter: %s", e ? e : "request refused");
+		json_decref(*reply);
+		*reply = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *
+request(struct policy *p, const char *op)
+{
+	return json_pack("{s:i, s:s, s:s, s:O, s:s, s:s, s:s}", "v", PGWARD_IPC_VERSION,
+	    "op", op, "user", p->user, "groups", p->groups, "connection", p->connection,
+	    "role", p->role, "session", p->session ? p->session : "");
+}
+
+static void
+text_key(const char *sql, char out[80])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+	EVP_Digest(sql, strlen(sql), md, &n, EVP_sha256(), NULL);
+	out[0] = 't';
+	out[1] = ':';
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 + 2 * i, 3, "%02x", md[i]);
+}
+
+static int
+from_cache(struct policy *p, const char *key, uint64_t gen, struct policy_decision *d)
+{
+	const struct cached *c = strmap_get(&p->cache, key);
+	if (c == NULL || c->generation != gen)
+		return 0;
+	d->action = c->action;
+	d->generation = gen;
+	snprintf(d->rule, sizeof d->rule, "%s", c->rule);
+	snprintf(d->message, sizeof d->message, "%s", c->message);
+	d->cached = 1;
+	return 1;
+}
+
+int
+policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char *err,
+    size_t errlen)
+{
+	memset(d, 0, sizeof *d);
+	p->lookups++;
+	uint64_t gen = policy_generation(p);
+	char fkey[40] = "", tkey[80] = "";
+	if (gen != 0) {
+		/* A fingerprint is a valid key only for shapes the filter said
+		 * depend on no constant; those are stored under it, others under
+		 * the text. */
+		PgQueryFingerprintResult fr = pg_query_fingerprint(sql);
+		if (fr.error == NULL && fr.fingerprint_str != NULL)
+			snprintf(fkey, sizeof fkey, "f:%s", fr.fingerprint_str);
+		pg_query_free_fingerprint_result(fr);
+		text_key(sql, tkey);
+		if ((fkey[0] && from_cache(p, fkey, gen, d)) || from_cache(p, tkey, gen, d)) {
+			p->hits++;
+			return 0;
+		}
+	}
+	json_t *req = request(p, "decide");
+	if (req == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	json_object_set_new(req, "sql", json_string(sql));
+	if (json_object_get(req, "sql") == NULL)
+		json_object_set_new(req, "sql", json_string(""));
+	json_t *reply;
+	if (call(p, req, &reply, p->timeout_ms, err, errlen) != 0)
+		return -1;
+	const char *decision = json_string_value(json_object_get(reply, "decision"));
+	const char *rule = json_string_value(json_object_get(reply, "rule"));
+	const char *message = json_string_value(json_object_get(reply, "message"));
+	const char *cache = json_string_value(json_object_get(reply, "cache"));
+	d->generation = (uint64_t)json_integer_value(json_object_get(reply, "generation"));
+	if (decision == NULL || (strcmp(decision, "allow") != 0 && strcmp(decision, "deny") != 0 &&
+	    strcmp(decision, "review") != 0)) {
+		snprintf(err, errlen, "pgward-filter gave no decision");
+		json_decref(reply);
+		return -1;
+	}
+	d->action = decision[0] == 'a' ? POLICY_ALLOW : decision[0] == 'd' ? POLICY_DENY :
+	    POLICY_REVIEW;
+	snprintf(d->rule, sizeof d->rule, "%s", rule ? rule : "");
+	snprintf(d->message, sizeof d->message, "%s", message ? message : "");
+	if (d->action == POLICY_REVIEW) {
+		const char *id = json_string_value(json_object_get(json_object_get(reply, "review"), "id"));
+		if (id == NULL) {
+			snprintf(err, errlen, "pgward-filter asked for a review without an id");
+			json_decref(reply);
+			return -1;
+		}
+		snprintf(d->review_id, sizeof d->review_id, "%s", id);
+	}
+	/* Only under the generation the reply was made for, and never a review. */
+	if (gen != 0 && d->generation == gen && d->action != POLICY_REVIEW && cache != NULL &&
+	    (strcmp(cache, "fingerprint") == 0 || strcmp(cache, "text") == 0)) {
+		const char *key = strcmp(cache, "fingerprint") == 0 ? fkey : tkey;
+		struct cached *c = calloc(1, sizeof *c);
+		if (c != NULL && key[0] != '\0') {
+			c->action = d->action;
+			c->generation = gen;
+			snprintf(c->rule, sizeof c->rule, "%s", d->rule);
+			snprintf(c->message, sizeof c->message, "%s", d->message);
+			strmap_put(&p->cache, key, c);
+		} else {
+			free(c);
+		}
+	}
+	json_decref(reply);
+	return 0;
+}
+
+int
+policy_connect(struct policy *p, long long *expires, char *err, size_t errlen)
+{
+	*expires = 0;
+	json_t *req = request(p, "connect");
+	if (req == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	json_t *reply;
+	if (call(p, req, &reply, p->timeout_ms, err, errlen) != 0)
+		return -1;
+	const char *decision = json_string_value(json_object_get(reply, "decision"));
+	const char *rule = json_string_value(json_object_get(reply, "rule"));
+	json_t *exp = json_object_get(reply, "expires");
+	int rc = decision != NULL && strcmp(decision, "allow") == 0 ? 0 : 1;
+	if (rc == 0 && json_is_integer(exp))
+		*expires = json_integer_value(exp);
+	if (rc == 1)
+		snprintf(err, errlen, "%s", rule ? rule : "no rule");
+	json_decref(reply);
+	return rc;
+}
+
+int
+policy_review_wait(struct policy *p, const char *id, int wait_ms, char *by, size_t bylen,
+    char *err, size_t errlen)
+{
+	json_t *req = json_pack("{s:i, s:s, s:s, s:i}", "v", PGWARD_IPC_VERSION, "op", "review_wait",
+	    "id", id, "timeout_ms", wait_ms);
+	json_t *reply;
+	if (req == NULL || call(p, req, &reply, wait_ms + p->timeout_ms, err, errlen) != 0)
+		return -1;
+	const char *status = json_string_value(json_object_get(reply, "status"));
+	json_t *who = json_object_get(reply, "by");
+	by[0] = '\0';
+	size_t i;
+	json_t *v;
+	json_array_foreach(who, i, v) {
+		const char *s = json_string_value(v);
+		if (s == NULL && json_is_object(v))
+			s = json_string_value(json_object_get(v, "user"));
+		if (s != NULL) {
+			size_t used = strlen(by);
+			snprintf(by + used, bylen - used, "%s%s", used ? ", " : "", s);
+		}
+	}
+	int rc = -1;
+	if (status == NULL)
+		snprintf(err, errlen, "pgward-filter gave no review status");
+	else if (strcmp(status, "pending") == 0)
+		rc = 0;
+	else if (strcmp(status, "approved") == 0)
+		rc = 1;
+	else if (strcmp(status, "denied") == 0)
+		rc = 2;
+	else if (strcmp(status, "expired") == 0 || strcmp(status, "cancelled") == 0)
+		rc = 3;
+	else
+		snprintf(err, errlen, "unknown review status %s", status);
+	json_decref(reply);
+	return rc;
+}
+
+void
+policy_review_cancel(struct policy *p, const char *id)
+{
+	char err[200];
+	json_t *req = json_pack("{s:i, s:s, s:s}", "v", PGWARD_IPC_VERSION, "op", "review_cancel",
+	    "id", id);
+	json_t *reply = NULL;
+	if (req != NULL && call(p, req, &reply, p->timeout_ms, err, sizeof err) != 0)
+		log_warn("review %s: cancel not delivered: %s", id, err);
+	json_decref(reply);
+}

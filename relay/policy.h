@@ -1,0 +1,66 @@
+#ifndef PGWARD_RELAY_POLICY_H
+#define PGWARD_RELAY_POLICY_H
+
+/* The session's link to pgward-filter (docs/filter-protocol.md): asks
+ * for decisions and caches them per statement shape and policy
+ * generation, so repeated and prepared statements cost no IPC. The
+ * generation is read from the filter's generation file (mapped read-only),
+ * so a policy reload is noticed without asking. */
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc.h"
+#include "strmap.h"
+
+enum policy_action { POLICY_ALLOW, POLICY_DENY, POLICY_REVIEW };
+
+struct policy_decision {
+	enum policy_action action;
+	char rule[128];
+	char message[256];
+	char review_id[64];
+	uint64_t generation;
+	int cached;
+};
+
+struct policy {
+	const char *socket;
+	int timeout_ms;
+	struct ipc_client c;
+	struct strmap cache;
+	const volatile char *generation_map;	/* NULL: unknown, never cache */
+	size_t generation_len;
+	/* identity, for the requests */
+	const char *user;
+	json_t *groups;
+	const char *connection;
+	const char *role;
+	const char *session;
+	uint64_t lookups;
+	uint64_t hits;
+};
+
+int policy_init(struct policy *p, const char *socket, const char *generation_file,
+    int timeout_ms);
+void policy_free(struct policy *p);
+/* Current policy generation (0 when unknown). */
+uint64_t policy_generation(const struct policy *p);
+
+/* Decides sql. Returns 0 with *d filled, or -1 with a reason in err (the
+ * filter is down or slow: the caller refuses the statement). */
+int policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char *err,
+    size_t errlen);
+
+/* Connect-time authorization. Returns 0 (allowed, *expires = 0 or the
+ * end of a just-in-time grant), 1 (refused; rule in err) or -1 (failure). */
+int policy_connect(struct policy *p, long long *expires, char *err, size_t errlen);
+
+/* Review of a held statement: 0 pending, 1 approved, 2 denied, 3 expired,
+ * -1 failure. Waits up to wait_ms. */
+int policy_review_wait(struct policy *p, const char *id, int wait_ms, char *by, size_t bylen,
+    char *err, size_t errlen);
+void policy_review_cancel(struct policy *p, const char *id);
+
+#endif
