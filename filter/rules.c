@@ -410,6 +410,8 @@ line_split(char *s, struct line *l, char *err, size_t errlen)
 			}
 			s++;
 			*o = '\0';
+			if (*s == ',')
+				s++;
 			if (*s != '\0' && *s != ' ' && *s != '\t' && *s != '\r') {
 				snprintf(err, errlen, "text right after a closing quote");
 				return -1;
@@ -742,7 +744,7 @@ parse_access(struct parser *ps, struct line *l)
 	return 0;
 }
 
-/* Tokens [from, to) joined, split at commas and blanks. */
+/* Tokens [from, to), split at commas (a quoted token is one element). */
 static int
 list_parse(struct rule_list *out, struct line *l, int from, int to,
     struct parser *ps)
@@ -750,7 +752,7 @@ list_parse(struct rule_list *out, struct line *l, int from, int to,
 	for (int t = from; t < to; t++) {
 		char *s = l->tok[t];
 		for (;;) {
-			size_t n = strcspn(s, ",");
+			size_t n = l->quoted[t] ? strlen(s) : strcspn(s, ",");
 			if (n > 0) {
 				char **nv = realloc(out->v, (out->n + 1) * sizeof *nv);
 				if (nv == NULL)

@@ -507,11 +507,11 @@ op_approver(struct filter_service *s, const char *op, json_t *req)
 				json_object_set(reply, "grant_expires", ge);
 		}
 	}
-	json_decref(who);
 	if (reply == NULL) {
 		log_info("%s by %s refused: %s", op, user, err);
-		return ipc_error_reply(err);
+		reply = ipc_error_reply(err);
 	}
+	json_decref(who);
 	return reply;
 }
 

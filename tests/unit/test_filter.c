@@ -1,0 +1,632 @@
+#include <check.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "filter/cli.h"
+#include "filter/facts.h"
+#include "filter/generation.h"
+#include "filter/review.h"
+#include "filter/rules.h"
+#include "filter/service.h"
+
+#define T0 1800000000LL
+
+static char dir[] = "/tmp/test_filter.XXXXXX";
+static char conf_path[300], policy_path[300], state_dir[300];
+
+/* The audit log of the tests: records in an array; fail set makes it
+ * refuse like an unreachable pgward-logd. */
+struct fake_audit {
+	json_t *records;
+	int fail;
+};
+
+static int
+fake_append(void *ctx, json_t *record, char *err, size_t errlen)
+{
+	struct fake_audit *a = ctx;
+	if (a->fail) {
+		snprintf(err, errlen, "connection refused");
+		return -1;
+	}
+	json_array_append(a->records, record);
+	return 0;
+}
+
+static const char *
+last_event(struct fake_audit *a)
+{
+	json_t *r = json_array_get(a->records, json_array_size(a->records) - 1);
+	return json_string_value(json_object_get(r, "event"));
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(conf_path, sizeof conf_path, "%s/filter.conf", dir);
+	snprintf(policy_path, sizeof policy_path, "%s/policy.conf", dir);
+	snprintf(state_dir, sizeof state_dir, "%s/state", dir);
+	mkdir(state_dir, 0700);
+	char conf[2048];
+	snprintf(conf, sizeof conf, "listen-unix %s/filter.sock\npolicy %s\n"
+	    "state-dir %s\naudit-socket %s/logd.sock\nauth-socket %s/auth.sock\n",
+	    dir, policy_path, state_dir, dir, dir);
+	write_file(conf_path, conf);
+	write_file(policy_path,
+	    "default deny\n"
+	    "connect shop app_read groups analysts\n"
+	    "rule ddl\n kind ddl\n action review\n approvers leads,dba\n approvals 2\n timeout-s 60\n"
+	    "rule no-where\n kind update,delete\n where none,trivial\n action deny\n"
+	    "rule reads\n kind select,set\n action allow\n"
+	    "access shop app_write requestable-by analysts approvers leads max-duration-s 600\n");
+}
+
+static void
+teardown(void)
+{
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(dir, "/tmp/test_filter.XXXXXX");
+}
+
+static struct rule *
+review_rule(struct rules_result *r, long approvals)
+{
+	*r = rules_parse("default deny\nrule ddl\n kind ddl\n action review\n"
+	    " approvers leads,dba\n timeout-s 60\n", "t", 300);
+	ck_assert_ptr_null(r->error);
+	r->policy->rules[0].approvals = approvals;
+	return &r->policy->rules[0];
+}
+
+static json_t *
+groups_of(const char *g)
+{
+	return json_pack("[s]", g);
+}
+
+static struct review_requester
+alice_req(json_t *g)
+{
+	return (struct review_requester){ "alice", g, "s-1", "shop", "app_write" };
+}
+
+START_TEST(review_state_machine)
+{
+	struct review_store s;
+	json_t *dropped;
+	struct fake_audit a = { json_array(), 0 };
+	char err[1024];
+	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0, &dropped, err,
+	    sizeof err), 0);
+	json_decref(dropped);
+	s.audit = fake_append;
+	s.audit_ctx = &a;
+	struct rules_result pr;
+	const struct rule *rule = review_rule(&pr, 2);
+	json_t *ag = groups_of("analysts"), *leads = groups_of("leads"),
+	    *dba = groups_of("dba"), *eng = groups_of("engineers");
+	struct review_requester who = alice_req(ag);
+	json_t *r = review_create(&s, &who, "drop table t", rule, T0, err, sizeof err);
+	ck_assert_msg(r != NULL, "%s", err);
+	char id[64];
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
+	ck_assert(strncmp(id, "r-", 2) == 0);
+	ck_assert_str_eq(last_event(&a), "created");
+	json_t *rec = json_array_get(a.records, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "sql")), "drop table t");
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "user")), "alice");
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "rule")), "ddl");
+
+	/* not an approver */
+	ck_assert_int_eq(review_decide(&s, id, "eve", eng, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert(strstr(err, "not an approver") != NULL);
+	/* self-approval, even when in the approver group */
+	json_t *both = json_pack("[s, s]", "analysts", "leads");
+	ck_assert_int_eq(review_decide(&s, id, "alice", both, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert(strstr(err, "own request") != NULL);
+	/* an approval that cannot be audited changes nothing */
+	a.fail = 1;
+	ck_assert_int_eq(review_decide(&s, id, "bob", leads, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert(strstr(err, "audit log") != NULL);
+	ck_assert_int_eq(json_array_size(json_object_get(review_get(&s, id), "by")), 0);
+	a.fail = 0;
+	/* N distinct approvers */
+	ck_assert_int_eq(review_decide(&s, id, "bob", leads, 1, T0 + 2, err, sizeof err), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id), "status")), "pending");
+	ck_assert_int_eq(review_decide(&s, id, "bob", leads, 1, T0 + 3, err, sizeof err), -1);
+	ck_assert(strstr(err, "already approved") != NULL);
+	ck_assert_int_eq(review_decide(&s, id, "dan", dba, 1, T0 + 4, err, sizeof err), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id), "status")), "approved");
+	ck_assert_str_eq(last_event(&a), "approved");
+	/* finished: no more decisions */
+	ck_assert_int_eq(review_decide(&s, id, "fay", dba, 0, T0 + 5, err, sizeof err), -1);
+
+	/* a denial ends a review at once */
+	r = review_create(&s, &who, "drop table u", rule, T0, err, sizeof err);
+	char id2[64];
+	snprintf(id2, sizeof id2, "%s", json_string_value(json_object_get(r, "id")));
+	ck_assert_int_eq(review_decide(&s, id2, "dan", dba, 0, T0 + 1, err, sizeof err), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id2), "status")), "denied");
+	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id2), "denied_by")), "dan");
+
+	/* cancel */
+	r = review_create(&s, &who, "drop table v", rule, T0, err, sizeof err);
+	char id3[64];
+	snprintf(id3, sizeof id3, "%s", json_string_value(json_object_get(r, "id")));
+	ck_assert_int_eq(review_cancel(&s, id3, T0 + 1, err, sizeof err), 0);
+	ck_assert_str_eq(last_event(&a), "cancelled");
+	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id3), "status")), "cancelled");
+	ck_assert_int_eq(review_decide(&s, id3, "dan", dba, 1, T0 + 2, err, sizeof err), -1);
+
+	/* creation that cannot be audited fails closed */
+	a.fail = 1;
+	ck_assert_ptr_null(review_create(&s, &who, "drop table w", rule, T0, err, sizeof err));
+	a.fail = 0;
+
+	json_decref(ag);
+	json_decref(leads);
+	json_decref(dba);
+	json_decref(eng);
+	json_decref(both);
+	json_decref(a.records);
+	rules_result_free(pr);
+	review_store_close(&s);
+}
+END_TEST
+
+START_TEST(review_expiry_and_persistence)
+{
+	struct review_store s;
+	json_t *dropped;
+	struct fake_audit a = { json_array(), 0 };
+	char err[1024];
+	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0, &dropped, err,
+	    sizeof err), 0);
+	json_decref(dropped);
+	s.audit = fake_append;
+	s.audit_ctx = &a;
+	struct rules_result pr;
+	const struct rule *rule = review_rule(&pr, 1);
+	json_t *ag = groups_of("analysts"), *leads = groups_of("leads");
+	struct review_requester who = alice_req(ag);
+	json_t *r1 = review_create(&s, &who, "drop table a", rule, T0, err, sizeof err);
+	json_t *r2 = review_create(&s, &who, "drop table b", rule, T0 + 50, err, sizeof err);
+	char id1[64], id2[64];
+	snprintf(id1, sizeof id1, "%s", json_string_value(json_object_get(r1, "id")));
+	snprintf(id2, sizeof id2, "%s", json_string_value(json_object_get(r2, "id")));
+	ck_assert_int_eq(review_decide(&s, id2, "bob", leads, 1, T0 + 51, err, sizeof err), 0);
+	review_store_close(&s);
+
+	/* reopened from the state file: both still there */
+	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0 + 59, &dropped, err,
+	    sizeof err), 0);
+	ck_assert_int_eq(json_array_size(dropped), 0);
+	json_decref(dropped);
+	s.audit = fake_append;
+	s.audit_ctx = &a;
+	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id1), "sql")),
+	    "drop table a");
+	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id2), "status")),
+	    "approved");
+	/* expiry at the deadline: approvals are refused, the tick audits it */
+	ck_assert_int_eq(review_decide(&s, id1, "bob", leads, 1, T0 + 60, err, sizeof err), -1);
+	ck_assert(strstr(err, "expired") != NULL);
+	ck_assert_int_gt(review_store_tick(&s, T0 + 60), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id1), "status")),
+	    "expired");
+	ck_assert_str_eq(last_event(&a), "expired");
+	review_store_close(&s);
+
+	/* a pending review past its deadline is dropped at load */
+	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0, &dropped, err,
+	    sizeof err), 0);
+	json_decref(dropped);
+	s.audit = fake_append;
+	s.audit_ctx = &a;
+	json_t *r3 = review_create(&s, &who, "drop table c", rule, T0, err, sizeof err);
+	char id3[64];
+	snprintf(id3, sizeof id3, "%s", json_string_value(json_object_get(r3, "id")));
+	review_store_close(&s);
+	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0 + 61, &dropped, err,
+	    sizeof err), 0);
+	ck_assert_ptr_null(review_get(&s, id3));
+	ck_assert_int_eq(json_array_size(dropped), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(dropped, 0),
+	    "event")), "expired");
+	json_decref(dropped);
+	/* finished ones are forgotten after the retention */
+	ck_assert_ptr_nonnull(review_get(&s, id2));
+	review_store_tick(&s, T0 + 51 + 600);
+	ck_assert_ptr_null(review_get(&s, id2));
+	review_store_close(&s);
+
+	/* a corrupt state file refuses to start */
+	char path[400];
+	snprintf(path, sizeof path, "%s/state.json", state_dir);
+	write_file(path, "{\"reviews\":[");
+	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0, &dropped, err,
+	    sizeof err), -1);
+	ck_assert(strstr(err, "state.json") != NULL);
+	json_decref(dropped);
+	review_store_close(&s);
+
+	json_decref(ag);
+	json_decref(leads);
+	json_decref(a.records);
+	rules_result_free(pr);
+}
+END_TEST
+
+START_TEST(grants_expire)
+{
+	struct review_store s;
+	json_t *dropped;
+	struct fake_audit a = { json_array(), 0 };
+	char err[1024];
+	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0, &dropped, err,
+	    sizeof err), 0);
+	json_decref(dropped);
+	s.audit = fake_append;
+	s.audit_ctx = &a;
+	struct rules_result pr = rules_parse("default deny\naccess shop app_write "
+	    "requestable-by analysts approvers leads max-duration-s 600\n", "t", 300);
+	ck_assert_ptr_null(pr.error);
+	json_t *ag = groups_of("analysts"), *leads = groups_of("leads");
+	json_t *e = access_create(&s, "alice", ag, "shop", "app_write", 100, "incident 42",
+	    &pr.policy->access[0], 3600, T0, err, sizeof err);
+	ck_assert_msg(e != NULL, "%s", err);
+	char id[64];
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(e, "id")));
+	ck_assert_str_eq(last_event(&a), "requested");
+	ck_assert_ptr_null(access_active(&s, "alice", "shop", "app_write", T0 + 1));
+	ck_assert_int_eq(access_decide(&s, id, "alice", leads, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert_int_eq(access_decide(&s, id, "bob", ag, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert_int_eq(access_decide(&s, id, "bob", leads, 1, T0 + 10, err, sizeof err), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(access_get(&s, id), "status")), "granted");
+	ck_assert_str_eq(access_active(&s, "alice", "shop", "app_write", T0 + 11), id);
+	ck_assert_ptr_null(access_active(&s, "alice", "shop", "app_read", T0 + 11));
+	ck_assert_ptr_null(access_active(&s, "bob", "shop", "app_write", T0 + 11));
+	review_store_close(&s);
+	/* the grant survives a restart, then ends by itself */
+	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0 + 20, &dropped, err,
+	    sizeof err), 0);
+	json_decref(dropped);
+	s.audit = fake_append;
+	s.audit_ctx = &a;
+	ck_assert_str_eq(access_active(&s, "alice", "shop", "app_write", T0 + 109), id);
+	ck_assert_ptr_null(access_active(&s, "alice", "shop", "app_write", T0 + 110));
+	review_store_tick(&s, T0 + 110);
+	ck_assert_str_eq(json_string_value(json_object_get(access_get(&s, id), "status")), "ended");
+	ck_assert_str_eq(last_event(&a), "expired");
+	/* an expiry that cannot be audited yet is retried at the next tick */
+	e = access_create(&s, "alice", ag, "shop", "app_write", 5, "x",
+	    &pr.policy->access[0], 3600, T0 + 110, err, sizeof err);
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(e, "id")));
+	ck_assert_int_eq(access_decide(&s, id, "bob", leads, 1, T0 + 110, err, sizeof err), 0);
+	a.fail = 1;
+	review_store_tick(&s, T0 + 200);
+	ck_assert_ptr_null(access_active(&s, "alice", "shop", "app_write", T0 + 200));
+	size_t n = json_array_size(a.records);
+	a.fail = 0;
+	review_store_tick(&s, T0 + 201);
+	ck_assert_int_eq(json_array_size(a.records), n + 1);
+	ck_assert_str_eq(last_event(&a), "expired");
+	review_store_close(&s);
+	json_decref(ag);
+	json_decref(leads);
+	json_decref(a.records);
+	rules_result_free(pr);
+}
+END_TEST
+
+START_TEST(generation_file)
+{
+	unsigned long long last = 99;
+	char err[256], path[400], buf[64];
+	int fd = generation_open(state_dir, &last, err, sizeof err);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(last, 0);
+	ck_assert_int_eq(generation_write(fd, 7), 0);
+	snprintf(path, sizeof path, "%s/generation", state_dir);
+	struct stat st1, st2;
+	ck_assert_int_eq(stat(path, &st1), 0);
+	ck_assert_int_eq(generation_write(fd, 12345678901234567890ULL), 0);
+	ck_assert_int_eq(stat(path, &st2), 0);
+	ck_assert_int_eq(st1.st_ino, st2.st_ino);	/* in place */
+	ck_assert_int_eq(st2.st_size, 21);
+	int rfd = open(path, O_RDONLY);
+	ck_assert_int_eq(read(rfd, buf, sizeof buf), 21);
+	close(rfd);
+	ck_assert(memcmp(buf, "12345678901234567890\n", 21) == 0);
+	ck_assert_int_eq(generation_write(fd, 8), 0);
+	close(fd);
+	fd = generation_open(state_dir, &last, err, sizeof err);
+	ck_assert_int_eq(last, 8);
+	close(fd);
+	ck_assert_int_eq(generation_parse("0000000000000000000x\n", 21, &last), -1);
+	ck_assert_int_eq(generation_parse("00000000000000000001\n", 21, &last), 0);
+	ck_assert_int_eq(last, 1);
+}
+END_TEST
+
+/* ---- the service, with the real facts and fake auth and logd ---- */
+
+static json_t *
+fake_verify(void *ctx, const char *token, char *err, size_t errlen)
+{
+	(void)ctx;
+	if (strcmp(token, "tok-bob") == 0)
+		return json_pack("{s:s, s:[s]}", "user", "bob", "groups", "leads");
+	if (strcmp(token, "tok-dan") == 0)
+		return json_pack("{s:s, s:[s]}", "user", "dan", "groups", "dba");
+	if (strcmp(token, "tok-alice") == 0)
+		return json_pack("{s:s, s:[s]}", "user", "alice", "groups", "analysts");
+	snprintf(err, errlen, "token not accepted");
+	return NULL;
+}
+
+static struct fake_audit svc_audit;
+
+static void
+svc_open(struct filter_service *s, long long now)
+{
+	char err[1024];
+	ck_assert_msg(filter_service_open(s, conf_path, facts_of_sql, facts_result_free,
+	    err, sizeof err) == 0, "%s", err);
+	s->verify = fake_verify;
+	s->audit_append = fake_append;
+	s->hook_ctx = &svc_audit;
+	s->fixed_now = now;
+}
+
+static json_t *
+call(struct filter_service *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	json_error_t je;
+	json_t *req = json_vpack_ex(&je, 0, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(req != NULL, "%s", je.text);
+	json_t *r = filter_service_handle(s, req);
+	json_decref(req);
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+static const char *
+str(json_t *r, const char *k)
+{
+	const char *v = json_string_value(json_object_get(r, k));
+	return v != NULL ? v : "(none)";
+}
+
+START_TEST(service_protocol)
+{
+	struct filter_service s;
+	svc_audit.records = json_array();
+	svc_audit.fail = 0;
+	svc_open(&s, T0);
+	unsigned long long gen = s.generation;
+	ck_assert_int_eq(gen, 1);
+	json_t *r = call(&s, "{s:s}", "op", "ping");
+	ck_assert(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+
+	r = call(&s, "{s:s, s:s, s:[s], s:s, s:s, s:s, s:s}", "op", "decide",
+	    "user", "alice", "groups", "analysts", "connection", "shop", "role",
+	    "app_read", "session", "s1", "sql", "select * from orders where id = 1");
+	ck_assert_str_eq(str(r, "decision"), "allow");
+	ck_assert_str_eq(str(r, "rule"), "reads");
+	ck_assert_str_eq(str(r, "cache"), "fingerprint");
+	ck_assert_int_eq(strlen(str(r, "fingerprint")), 16);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "generation")), 1);
+	ck_assert_int_eq(json_array_size(json_object_get(r, "facts")), 1);
+	json_decref(r);
+
+	r = call(&s, "{s:s, s:s, s:[], s:s, s:s, s:s}", "op", "decide", "user", "alice",
+	    "groups", "connection", "shop", "role", "app_read", "sql",
+	    "select 1; set pgward.session = 'mallory'");
+	ck_assert_str_eq(str(r, "decision"), "deny");
+	ck_assert_str_eq(str(r, "rule"), "builtin:identity-stamp");
+	json_decref(r);
+
+	r = call(&s, "{s:s, s:s, s:[], s:s, s:s, s:s}", "op", "decide", "user", "alice",
+	    "groups", "connection", "shop", "role", "app_read", "sql",
+	    "update orders set x = 1 where 1 = 1");
+	ck_assert_str_eq(str(r, "decision"), "deny");
+	ck_assert_str_eq(str(r, "rule"), "no-where");
+	json_decref(r);
+
+	r = call(&s, "{s:s, s:s, s:[], s:s, s:s, s:s}", "op", "decide", "user", "alice",
+	    "groups", "connection", "shop", "role", "app_read", "sql", "selec 1");
+	ck_assert_str_eq(str(r, "decision"), "deny");
+	ck_assert_str_eq(str(r, "rule"), "builtin:syntax-error");
+	json_decref(r);
+
+	r = call(&s, "{s:s, s:s, s:[]}", "op", "decide", "user", "alice", "groups");
+	ck_assert(json_is_false(json_object_get(r, "ok")));
+	json_decref(r);
+
+	/* review: created, then approved by two distinct approvers */
+	r = call(&s, "{s:s, s:s, s:[s], s:s, s:s, s:s, s:s}", "op", "decide",
+	    "user", "alice", "groups", "analysts", "connection", "shop", "role",
+	    "app_read", "session", "s1", "sql", "create table t (a int)");
+	ck_assert_str_eq(str(r, "decision"), "review");
+	ck_assert_str_eq(str(r, "cache"), "none");
+	json_t *rv = json_object_get(r, "review");
+	char id[64];
+	snprintf(id, sizeof id, "%s", str(rv, "id"));
+	ck_assert_int_eq(json_integer_value(json_object_get(rv, "approvals")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(rv, "timeout_s")), 60);
+	json_decref(r);
+
+	r = call(&s, "{s:s, s:s, s:i}", "op", "review_wait", "id", id, "timeout_ms", 1000);
+	ck_assert_str_eq(str(r, "status"), "pending");
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:s}", "op", "review_approve", "token", "tok-alice", "id", id);
+	ck_assert(json_is_false(json_object_get(r, "ok")));
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:s}", "op", "review_approve", "token", "forged", "id", id);
+	ck_assert_str_eq(str(r, "error"), "token not accepted");
+	json_decref(r);
+	r = call(&s, "{s:s, s:s}", "op", "review_list", "token", "tok-bob");
+	ck_assert_int_eq(json_array_size(json_object_get(r, "reviews")), 1);
+	ck_assert(json_is_true(json_object_get(json_array_get(
+	    json_object_get(r, "reviews"), 0), "can_decide")));
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:s}", "op", "review_approve", "token", "tok-bob", "id", id);
+	ck_assert_str_eq(str(r, "status"), "pending");
+	json_decref(r);
+	svc_audit.fail = 1;
+	r = call(&s, "{s:s, s:s, s:s}", "op", "review_approve", "token", "tok-dan", "id", id);
+	ck_assert(strstr(str(r, "error"), "audit log") != NULL);
+	json_decref(r);
+	svc_audit.fail = 0;
+	r = call(&s, "{s:s, s:s, s:s}", "op", "review_approve", "token", "tok-dan", "id", id);
+	ck_assert_str_eq(str(r, "status"), "approved");
+	json_decref(r);
+	r = call(&s, "{s:s, s:s}", "op", "review_wait", "id", id);
+	ck_assert_str_eq(str(r, "status"), "approved");
+	ck_assert_int_eq(json_array_size(json_object_get(r, "by")), 2);
+	json_decref(r);
+
+	/* a review that cannot be recorded is a deny */
+	svc_audit.fail = 1;
+	r = call(&s, "{s:s, s:s, s:[], s:s, s:s, s:s}", "op", "decide", "user", "alice",
+	    "groups", "connection", "shop", "role", "app_read", "sql", "drop table t");
+	ck_assert_str_eq(str(r, "decision"), "deny");
+	json_decref(r);
+	svc_audit.fail = 0;
+
+	/* connect and just-in-time access */
+	r = call(&s, "{s:s, s:s, s:[s], s:s, s:s}", "op", "connect", "user", "alice",
+	    "groups", "analysts", "connection", "shop", "role", "app_read");
+	ck_assert_str_eq(str(r, "decision"), "allow");
+	ck_assert_str_eq(str(r, "rule"), "connect:2");
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:[s], s:s, s:s}", "op", "connect", "user", "alice",
+	    "groups", "analysts", "connection", "shop", "role", "app_write");
+	ck_assert_str_eq(str(r, "decision"), "deny");
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:s, s:s, s:i, s:s}", "op", "access_request", "token",
+	    "tok-alice", "connection", "shop", "role", "app_write", "duration_s", 6000,
+	    "reason", "incident");
+	ck_assert(strstr(str(r, "error"), "600") != NULL);
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:s, s:s, s:i, s:s}", "op", "access_request", "token",
+	    "tok-alice", "connection", "shop", "role", "app_write", "duration_s", 300,
+	    "reason", "incident");
+	snprintf(id, sizeof id, "%s", str(r, "id"));
+	ck_assert(strncmp(id, "a-", 2) == 0);
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:s}", "op", "access_grant", "token", "tok-bob", "id", id);
+	ck_assert_str_eq(str(r, "status"), "granted");
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:[s], s:s, s:s}", "op", "connect", "user", "alice",
+	    "groups", "analysts", "connection", "shop", "role", "app_write");
+	ck_assert_str_eq(str(r, "decision"), "allow");
+	ck_assert(strncmp(str(r, "rule"), "grant:a-", 8) == 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "expires")), T0 + 300);
+	json_decref(r);
+	s.fixed_now = T0 + 300;
+	r = call(&s, "{s:s, s:s, s:[s], s:s, s:s}", "op", "connect", "user", "alice",
+	    "groups", "analysts", "connection", "shop", "role", "app_write");
+	ck_assert_str_eq(str(r, "decision"), "deny");
+	json_decref(r);
+
+	/* reload: a broken policy is refused, a good one bumps the generation */
+	write_file(policy_path, "default deny\nrule x\n kind nonsense\n action allow\n");
+	ck_assert_int_eq(filter_service_reload(&s), -1);
+	ck_assert_int_eq(s.generation, gen);
+	write_file(policy_path, "default allow\n");
+	ck_assert_int_eq(filter_service_reload(&s), 0);
+	ck_assert_int_eq(s.generation, gen + 1);
+	r = call(&s, "{s:s}", "op", "status");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "generation")), gen + 1);
+	json_decref(r);
+	filter_service_close(&s);
+
+	/* a restart continues the generation */
+	svc_open(&s, T0 + 400);
+	ck_assert_int_eq(s.generation, gen + 2);
+	filter_service_close(&s);
+	json_decref(svc_audit.records);
+}
+END_TEST
+
+START_TEST(check_command)
+{
+	struct rules_result pr = rules_load(policy_path, 300);
+	ck_assert_ptr_null(pr.error);
+	const char *input =
+	    "select 1\n"
+	    "\n"
+	    "{\"user\":\"a\",\"groups\":[],\"sql\":\"delete from t\",\"expect\":\"deny\"}\n"
+	    "{\"sql\":\"drop table t\",\"expect\":{\"decision\":\"review\",\"rule\":\"ddl\"}}\n";
+	FILE *in = fmemopen((void *)input, strlen(input), "r");
+	char *outbuf = NULL;
+	size_t outlen = 0;
+	FILE *out = open_memstream(&outbuf, &outlen);
+	ck_assert_int_eq(cli_check(pr.policy, facts_of_sql, facts_result_free, in, out, 0), 0);
+	fclose(in);
+	fclose(out);
+	ck_assert(strstr(outbuf, "\"rule\":\"reads\"") != NULL);
+	ck_assert(strstr(outbuf, "\"line\":4") != NULL);
+	ck_assert(strstr(outbuf, "\"pass\":false") == NULL);
+	free(outbuf);
+	const char *bad = "{\"sql\":\"select 1\",\"expect\":\"deny\"}\n";
+	in = fmemopen((void *)bad, strlen(bad), "r");
+	out = open_memstream(&outbuf, &outlen);
+	ck_assert_int_eq(cli_check(pr.policy, facts_of_sql, facts_result_free, in, out, 1), 1);
+	fclose(in);
+	fclose(out);
+	ck_assert(strstr(outbuf, "\"pass\":false") != NULL);
+	free(outbuf);
+	rules_result_free(pr);
+}
+END_TEST
+
+static Suite *
+filter_suite(void)
+{
+	Suite *s = suite_create("filter");
+	TCase *t = tcase_create("filter");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, review_state_machine);
+	tcase_add_test(t, review_expiry_and_persistence);
+	tcase_add_test(t, grants_expire);
+	tcase_add_test(t, generation_file);
+	tcase_add_test(t, service_protocol);
+	tcase_add_test(t, check_command);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(filter_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
