@@ -25,6 +25,7 @@ struct ctx {
 	json_t *out;		/* the array of facts */
 	int text;		/* some fact depends on a constant */
 	int nest;		/* current nested-parse depth */
+	const char *src;	/* the text the current tree was parsed from */
 };
 
 /* The CTE names visible at a point of the tree: a chain of WITH clauses,
@@ -275,6 +276,38 @@ to_bool(struct val v)
 }
 
 static struct val eval(struct ctx *c, json_t *node, int *known);
+
+/* libpg_query 15-4.0.0 writes a negative integer constant as "ival": {},
+ * the same as 0 (JSON output drops what it takes for the default): read the
+ * literal at the constant's location in the source text instead. */
+static int
+const_zero_or_negative(struct ctx *c, json_t *aconst, double *d)
+{
+	json_t *loc = json_object_get(aconst, "location");
+	json_int_t l = json_integer_value(loc);
+	const char *p;
+	char *end;
+	long long n;
+	int neg = 0;
+
+	if (c->src == NULL || !json_is_integer(loc) || l < 0 ||
+	    (size_t)l >= strlen(c->src))
+		return 0;
+	p = c->src + l;
+	if (*p == '-') {
+		neg = 1;
+		p++;
+		while (isspace((unsigned char)*p))
+			p++;
+	}
+	if (!isdigit((unsigned char)*p))
+		return 0;
+	n = strtoll(p, &end, 10);
+	if (isalnum((unsigned char)*end) || *end == '.' || n > 2147483648LL)
+		return 0;
+	*d = neg ? -(double)n : (double)n;
+	return neg || n == 0;
+}
 
 static struct val
 eval_bool(struct ctx *c, json_t *node, int *known)
@@ -556,7 +589,10 @@ eval(struct ctx *c, json_t *node, int *known)
 		if ((k = json_object_get(x, "ival")) != NULL) {
 			v.t = V_NUM;
 			v.isint = 1;
-			v.n = (double)json_integer_value(json_object_get(k, "ival"));
+			if (json_object_get(k, "ival") != NULL)
+				v.n = (double)json_integer_value(json_object_get(k, "ival"));
+			else if (!const_zero_or_negative(c, x, &v.n))
+				return UNK;
 			return num_ok(v.n) ? v : UNK;
 		}
 		if ((k = json_object_get(x, "fval")) != NULL) {
@@ -856,6 +892,8 @@ static const struct {
 	{ "ImportForeignSchemaStmt", "import", "foreign_table" },
 	{ "DefineStmt", "create", NULL },
 	{ "AlterDefaultPrivilegesStmt", "alter", "default_privileges" },
+	{ "CreateSeqStmt", "create", "sequence" },
+	{ "AlterSeqStmt", "alter", "sequence" },
 };
 
 static int
@@ -1517,6 +1555,7 @@ analyze_text(struct ctx *c, size_t fi, const char *sql, const char *via,
 	PgQueryParseResult r;
 	json_t *tree, *stmts, *s;
 	char *buf = NULL, reason[512];
+	const char *saved_src;
 	size_t i, before = json_array_size(c->out);
 	int as_expr = expr_only;
 
@@ -1539,12 +1578,12 @@ analyze_text(struct ctx *c, size_t fi, const char *sql, const char *via,
 		r = pg_query_parse(buf);
 		as_expr = 1;
 	}
-	free(buf);
 	if (r.error != NULL) {
 		snprintf(reason, sizeof reason, "SQL not parsed: %s",
 			 r.error->message ? r.error->message : "error");
 		set_opaque(c, fi, reason);
 		pg_query_free_parse_result(r);
+		free(buf);
 		return;
 	}
 	tree = json_loads(r.parse_tree, 0, NULL);
@@ -1552,8 +1591,11 @@ analyze_text(struct ctx *c, size_t fi, const char *sql, const char *via,
 	stmts = json_object_get(tree, "stmts");
 	if (tree == NULL) {
 		set_opaque(c, fi, "parse tree not read");
+		free(buf);
 		return;
 	}
+	saved_src = c->src;
+	c->src = buf ? buf : sql;
 	c->nest++;
 	json_array_foreach(stmts, i, s) {
 		const char *k;
@@ -1563,6 +1605,8 @@ analyze_text(struct ctx *c, size_t fi, const char *sql, const char *via,
 			analyze_stmt(c, k, v, via, (long)fi, NULL);
 	}
 	c->nest--;
+	c->src = saved_src;
+	free(buf);
 	json_decref(tree);
 	if (as_expr && json_array_size(c->out) == before + 1) {
 		json_t *f = fact(c, before);
@@ -1578,7 +1622,7 @@ struct facts_result
 facts_of_sql(const char *sql)
 {
 	struct facts_result res = { .statements = NULL, .cache = "text" };
-	struct ctx c = { NULL, 0, 0 };
+	struct ctx c = { .out = NULL };
 	PgQueryParseResult r;
 	PgQueryFingerprintResult fp;
 	json_t *tree, *s;
@@ -1609,6 +1653,7 @@ facts_of_sql(const char *sql)
 		return res;
 	}
 	c.out = json_array();
+	c.src = sql;
 	json_array_foreach(json_object_get(tree, "stmts"), i, s) {
 		const char *k;
 		json_t *v;
