@@ -106,11 +106,23 @@ int
 audit_append_durable(struct audit *a, json_t *rec, uint64_t *seq, char *err,
     size_t errlen)
 {
-	if (ensure_connected(a, err, errlen) != 0 || drain_acks(a, err, errlen) != 0)
-		return -1;
+	int reused = a->c.fd >= 0;
+	if (ensure_connected(a, err, errlen) != 0 || drain_acks(a, err, errlen) != 0) {
+		/* A logd restart since the last record: try once on a new
+		 * connection (queued records are resent there). */
+		if (!reused || ensure_connected(a, err, errlen) != 0 ||
+		    drain_acks(a, err, errlen) != 0)
+			return -1;
+		reused = 0;
+	}
 	if (send_record(a, rec, err, errlen) != 0) {
 		disconnect(a);
-		return -1;
+		/* Nothing of it was read if the send failed: safe to repeat. */
+		if (!reused || ensure_connected(a, err, errlen) != 0 ||
+		    send_record(a, rec, err, errlen) != 0) {
+			disconnect(a);
+			return -1;
+		}
 	}
 	int rc = read_reply(a, seq, err, errlen);
 	return rc == 0 ? 0 : -1;

@@ -77,9 +77,18 @@ policy_generation(const struct policy *p)
 static int
 call(struct policy *p, json_t *req, json_t **reply, int timeout_ms, char *err, size_t errlen)
 {
-	if (p->c.fd < 0 && ipc_client_open(&p->c, p->socket, p->timeout_ms, err, errlen) != 0)
-		return -1;
-	int rc = ipc_client_call(&p->c, req, reply, timeout_ms, err, errlen);
+	int rc = -1;
+	/* A kept connection may have been closed by a filter restart since
+	 * its last use; then one fresh connection is tried. Questions to the
+	 * filter have no side effect that a repeat could double. */
+	for (int fresh = 0; fresh < 2 && rc != 0; fresh++) {
+		if (p->c.fd < 0) {
+			if (ipc_client_open(&p->c, p->socket, p->timeout_ms, err, errlen) != 0)
+				break;
+			fresh = 1;
+		}
+		rc = ipc_client_call(&p->c, req, reply, timeout_ms, err, errlen);
+	}
 	json_decref(req);
 	if (rc != 0)
 		return -1;
@@ -259,8 +268,10 @@ policy_review_wait(struct policy *p, const char *id, int wait_ms, char *by, size
 		rc = 1;
 	else if (strcmp(status, "denied") == 0)
 		rc = 2;
-	else if (strcmp(status, "expired") == 0 || strcmp(status, "cancelled") == 0)
+	else if (strcmp(status, "expired") == 0 || strcmp(status, "cancelled") == 0) {
+		snprintf(err, errlen, "%s", status);
 		rc = 3;
+	}
 	else
 		snprintf(err, errlen, "unknown review status %s", status);
 	json_decref(reply);

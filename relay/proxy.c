@@ -330,6 +330,8 @@ hold_for_review(struct proxy *p, char type, const struct policy_decision *d)
 			return refuse(p, type, "42501", m);
 		}
 		if (rc == 3) {
+			log_info("session %s: review %s ended without approval (%s)", p->s->session_id,
+			    d->review_id, err);
 			snprintf(m, sizeof m, "pgward: review %s was not approved in time; the "
 			    "statement was not run", d->review_id);
 			return refuse(p, type, "42501", m);

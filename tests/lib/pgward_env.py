@@ -806,6 +806,65 @@ class Logd(Daemon):
         return out
 
 
+class Filter(Daemon):
+    """pgward-filter with a policy given as text."""
+    binary = "pgward-filter"
+    name = "filter"
+
+    def __init__(self, auth, policy, logd=None, extra_conf="", **kw):
+        super().__init__(**kw)
+        self.auth = auth
+        self.policy = policy
+        self.logd = logd
+        self.extra_conf = extra_conf
+
+    @property
+    def socket_path(self):
+        return os.path.join(self.dir, "filter.sock")
+
+    @property
+    def policy_path(self):
+        return os.path.join(self.dir, "policy.conf")
+
+    @property
+    def state_dir(self):
+        return os.path.join(self.dir, "state")
+
+    @property
+    def generation_file(self):
+        return os.path.join(self.state_dir, "generation")
+
+    def prepare(self):
+        os.makedirs(self.state_dir, exist_ok=True)
+        write_file(self.policy_path, self.policy)
+
+    def set_policy(self, text, reload=True):
+        """Replaces the policy file and (by default) sends SIGHUP."""
+        self.policy = text
+        write_file(self.policy_path, text)
+        if reload:
+            self.signal(signal.SIGHUP)
+
+    def config_text(self):
+        lines = ["# written by tests/lib/pgward_env.py",
+                 "listen-unix %s" % self.socket_path,
+                 "policy %s" % self.policy_path,
+                 "state-dir %s" % self.state_dir,
+                 "auth-socket %s" % self.auth.socket_path]
+        if self.logd is not None:
+            lines.append("audit-socket %s" % self.logd.socket_path)
+        lines.append(self.extra_conf)
+        return "\n".join(lines) + "\n"
+
+    def cli(self, args, token=None, input=None, timeout=30):
+        env = dict(os.environ)
+        if token is not None:
+            env["PGWARD_TOKEN"] = token
+        return subprocess.run([self.exe, "-s", self.socket_path, *args], env=env, input=input,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout)
+
+
 class Relay(Daemon):
     binary = "pgward-relay"
     name = "relay"
@@ -813,7 +872,7 @@ class Relay(Daemon):
     def __init__(self, cluster, auth, connections=None, allow=None, port=None,
                  unix=True, ca=None, auth_timeout_ms=2000, max_sessions=100,
                  shutdown_timeout_s=10, extra_conf="", logd=None, audit_timeout_ms=2000,
-                 **kw):
+                 filter=None, **kw):
         """connections: {name: libpq conninfo without user/password}
         (default: shop and bench on `cluster`); allow: [(conn, role,
         [groups])]."""
@@ -833,6 +892,7 @@ class Relay(Daemon):
             ("bench", "app_write", ["engineers"]),
         ]
         self.logd = logd
+        self.filter = filter
         self.audit_timeout_ms = audit_timeout_ms
         self.port = port
         self.want_port = port
@@ -887,6 +947,9 @@ class Relay(Daemon):
             "auth-timeout-ms %d" % self.auth_timeout_ms,
             "audit-socket %s" % (self.logd.socket_path if self.logd else "off"),
             "audit-timeout-ms %d" % self.audit_timeout_ms,
+            *(["filter-socket %s" % self.filter.socket_path,
+               "filter-generation-file %s" % self.filter.generation_file,
+               "review-poll-ms 100"] if self.filter else []),
             "passfile %s" % self.passfile,
         ]
         for name, ci in self.connections.items():
