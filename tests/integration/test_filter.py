@@ -50,6 +50,15 @@ rule writes-by-engineers
   kind insert,update,delete,do,copy-from,copy-to
   tables victims, public.victims
   action allow
+
+rule writes-with-a-grant
+  groups analysts
+  roles app_write
+  kind insert,update,delete
+  tables victims
+  action allow
+
+access shop app_write requestable-by analysts approvers dba-leads max-duration-s 600
 """
 
 suite = None
@@ -204,6 +213,20 @@ class BypassTest(FilterTestCase):
         self.assertEqual(int(suite.cluster.psql("select count(*) from victims where id = 100",
                                                 db="shop", args=("-At",)).strip()), 0)
 
+    def test_cache_never_reuses_a_decision_for_different_facts(self):
+        c = self.connect()
+        cur = c.cursor()
+        for i in range(3):	# allowed; decided once, then cached by shape
+            cur.execute("update victims set v = 'x' where id = %d" % (i + 1))
+        for sql in ("update victims set v = 'x' where 1 = 1",
+                    "update victims set v = 'x' where id = 1 or true",
+                    "update victims set v = 'x'"):
+            with self.assertRaises(psycopg2.Error) as cm:
+                cur.execute(sql)
+            self.assertEqual(cm.exception.pgcode, "42501", sql)
+        cur.execute("select count(*) from victims where v = 'x'")
+        self.assertEqual(cur.fetchone()[0], 3)
+
     def test_denial_is_audited(self):
         c = self.connect()
         with self.assertRaises(psycopg2.Error):
@@ -230,6 +253,55 @@ class BypassTest(FilterTestCase):
             filt.proc = None
             filt.start()
         self.assertEqual(count_victims(), 10)
+
+
+class AccessRequestTest(FilterTestCase):
+    def test_just_in_time_grant(self):
+        # alice (analysts) may not assume app_write...
+        with self.assertRaises(psycopg2.OperationalError):
+            psycopg2.connect(relay.dsn(suite.token("alice"), role="app_write"))
+        # ...until she asks and someone else grants it, for a few seconds.
+        r = filt.cli(["access", "request", "shop", "app_write", "4", "fix", "ticket", "42"],
+                     token=suite.token("alice"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        aid = next(w for w in r.stdout.split() if w.startswith("a-"))
+        r = filt.cli(["access", "grant", aid], token=suite.token("alice"))
+        self.assertNotEqual(r.returncode, 0, "self-grant must be refused")
+        r = filt.cli(["access", "grant", aid], token=suite.token("dave"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        c = psycopg2.connect(relay.dsn(suite.token("alice"), role="app_write"))
+        self.addCleanup(c.close)
+        c.autocommit = True
+        c.cursor().execute("update victims set v = 'granted' where id = 1")
+        time.sleep(4.5)
+        with self.assertRaises(psycopg2.Error) as cm:
+            c.cursor().execute("update victims set v = 'too late' where id = 2")
+        out = suite.cluster.psql("select count(*) from victims where v = 'too late'", db="shop",
+                                 args=("-At",))
+        self.assertEqual(out.strip(), "0")
+        with self.assertRaises(psycopg2.OperationalError):
+            psycopg2.connect(relay.dsn(suite.token("alice"), role="app_write"))
+        steps = [r for r in suite.logd.records() if aid in str(r)]
+        self.assertTrue(any("dave" in str(r) for r in steps), steps)
+        self.assertIn("access grant expired", relay.stderr_text())
+
+
+class PolicyCheckTest(FilterTestCase):
+    def test_check_command_decides_like_the_relay(self):
+        lines = "\n".join([
+            '{"user":"bob","groups":["engineers"],"connection":"shop","role":"app_write",'
+            '"sql":"delete from victims"}',
+            '{"user":"bob","groups":["engineers"],"connection":"shop","role":"app_write",'
+            '"sql":"delete from victims where id = 1"}',
+            '{"user":"alice","groups":["analysts"],"connection":"shop","role":"app_read",'
+            '"sql":"set pgward.session = 1"}']) + "\n"
+        p = subprocess.run([filt.exe, "-p", filt.policy_path, "check"], input=lines,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = [__import__("json").loads(l) for l in p.stdout.splitlines()]
+        self.assertEqual([o["decision"] for o in out], ["deny", "allow", "deny"])
+        self.assertEqual(out[0]["rule"], "no-unbounded-writes")
+        self.assertEqual(out[2]["rule"], "builtin:identity-stamp")
 
 
 class ReloadTest(FilterTestCase):
