@@ -1069,7 +1069,7 @@ class Suite(_Resource):
         return self.cluster.tcp_dsn(role, db=db, **kw)
 
     def stop(self):
-        for obj in (self.relay, self.auth, self.logd):
+        for obj in (self.relay, getattr(self, "filter", None), self.auth, self.logd):
             if obj is not None:
                 obj.stop()
         if self.own_issuer and self.issuer is not None:
