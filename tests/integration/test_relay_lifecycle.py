@@ -441,6 +441,17 @@ class DaemonTest(TimedTestCase):
         p = subprocess.run([logd_exe, "-n", "-c", conf], stderr=subprocess.PIPE,
                            stdout=subprocess.PIPE, text=True, timeout=10)
         self.assertEqual(p.returncode, 0, p.stderr)
+        filter_exe = os.path.join(os.path.dirname(relay.exe), "pgward-filter")
+        with open(os.path.join(repo, "docs", "examples", "filter.conf")) as f:
+            text = (f.read().replace("/etc/pgward/policy.conf",
+                                     os.path.join(repo, "docs", "examples", "policy.conf"))
+                    .replace("/var/lib/pgward/filter", os.path.join(relay.dir, "filter-state")))
+        conf = os.path.join(relay.dir, "filter-example.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        p = subprocess.run([filter_exe, "-n", "-c", conf], stderr=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
 
 
 if __name__ == "__main__":
