@@ -10,7 +10,7 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS := -Ilib -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/pg_query
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lpcre2-8
 ifeq ($(SAN),1)
 CFLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
