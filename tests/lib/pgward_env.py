@@ -740,6 +740,8 @@ class Logd(Daemon):
 
     def __init__(self, durability="strict", segment_size=None, origin="pgward.test/audit",
                  checkpoint_interval_ms=200, log_dir=None, extra_conf="", **kw):
+        # Startup rescans and fsyncs the log: slow on a loaded machine.
+        kw.setdefault("ready_timeout", 30.0)
         super().__init__(**kw)
         self.durability = durability
         self.segment_size = segment_size
