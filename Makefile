@@ -47,6 +47,9 @@ $(BUILD)/bin/pgward-%: $(BUILD)/obj/%/main.o $$(filter $(BUILD)/obj/%/$$(percent
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libpgward.a $(LDLIBS)
 
+# pgward-mask reads a policy's mask lines with the filter's parser.
+$(BUILD)/bin/pgward-mask: $(BUILD)/obj/filter/rules.o
+
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(MOD_OBJ) $(BUILD)/libpgward.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(MOD_OBJ) $(BUILD)/libpgward.a $(LDLIBS) $(CHECK_LIBS)

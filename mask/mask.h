@@ -19,6 +19,22 @@
  * characters, others replaced by '*'), "email-domain" (local part
  * replaced, "****@example.com"), "token" (deterministic: "tok_" + the
  * first 16 hex of HMAC-SHA-256(key, value)), "null".
+ *
+ * Additions (docs/masking.md is the full reference):
+ * - a column rule may say "detect": true instead of a style: the content
+ *   detectors run on that column (with "on": "columns" or "all-text");
+ * - "keep" (0..64, default 4) for "partial", also in "detect";
+ * - "detectors" omitted: card, email, iban, ssn and every regex;
+ * - "partial" on a value of at most "keep" characters masks it all;
+ * - "email-domain" on a value without '@' is a redaction;
+ * - in free text (mask_text) "null" redacts the match; on a column value
+ *   (mask_value with detect) it makes the whole value NULL;
+ * - "table" without a dot matches the table in any schema; a column
+ *   whose table is unknown (table NULL: an expression, a CSV/JSON field)
+ *   is matched against the column rules by name, and its label too.
+ *
+ * An engine is not thread-safe (scratch space for detectors and the regex
+ * match data live in it): one per thread; pgward-relay forks per session.
  */
 
 #include <jansson.h>
@@ -72,5 +88,52 @@ int mask_text(const struct mask_engine *e, const char *in, size_t inlen, char **
 
 /* Counters for the audit record. */
 uint64_t mask_values_masked(const struct mask_engine *e);
+
+/* ---- additions ---- */
+
+/* A caller-owned output buffer reused across values: the _buf variants
+ * allocate only when it must grow, so masking a result costs no
+ * allocation per value in the steady state. Start with {0}. */
+struct mask_buf {
+	char *data;
+	size_t len, cap;
+};
+void mask_buf_free(struct mask_buf *b);
+
+/* As mask_value / mask_text, into out (out->len set, out->data not NUL
+ * terminated). On 0 (unchanged) out is not written: send the input. On 1
+ * the masked value is in out, or *out_null is set. -1: fail closed. */
+int mask_value_buf(const struct mask_engine *e, const struct mask_action *a,
+    const char *in, size_t inlen, struct mask_buf *out, int *out_null);
+int mask_text_buf(const struct mask_engine *e, const char *in, size_t inlen,
+    struct mask_buf *out);
+
+/* The rules' "predicates": MASK_PRED_ALLOW when absent. */
+enum mask_predicates {
+	MASK_PRED_ALLOW = 0,
+	MASK_PRED_REVIEW,
+	MASK_PRED_DENY,
+};
+enum mask_predicates mask_engine_predicates(const struct mask_engine *e);
+/* Whether the rules can mask anything at all (columns, patterns or
+ * detection on all text): the relay skips the engine when not. */
+int mask_engine_active(const struct mask_engine *e);
+/* Whether detect is "all-text" (every text value goes to the detectors). */
+int mask_engine_detect_all(const struct mask_engine *e);
+
+/* Style names as in the rules JSON; NULL for an unknown name. */
+const char *mask_style_name(enum mask_style s);
+int mask_style_parse(const char *name, enum mask_style *out);
+
+/* For pgward-mask: detectors over free text even where the rules say
+ * "on": "off" or omit "detect" (the stream tool scans every string unless
+ * the rules explicitly list "detect": {"on": "off"}). */
+int mask_engine_text_detectors(const struct mask_engine *e);
+
+/* The tokenization key: a private file (conf_check_secret_file), its bytes
+ * used as they are (at least 16). Returns 0, or -1 with err. *key is
+ * malloc'd. */
+int mask_key_load(const char *path, uint8_t **key, size_t *keylen, char *err,
+    size_t errlen);
 
 #endif
