@@ -3,14 +3,30 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "replay/export.h"
+#include "replay/prove.h"
+#include "replay/rerun.h"
+#include "replay/search.h"
+#include "replay/sessions.h"
+#include "replay/show.h"
 #include "replay/verify.h"
 
 #define USAGE \
-	"usage: pgward-replay verify -k VERIFIER_KEY_FILE [-c CHECKPOINT_FILE]\n" \
-	"                            [-o ORIGIN] [--json] DIR\n" \
+	"usage: pgward-replay COMMAND [OPTIONS] [DIR]\n" \
 	"       pgward-replay COMMAND -h\n" \
 	"       pgward-replay -V\n" \
-	"commands: verify (sessions, show, search, export, prove: to come)\n"
+	"commands:\n" \
+	"  verify -k VKEY [-c CHECKPOINT] [-o ORIGIN] [--json] DIR   check the whole log\n" \
+	"  sessions [filters] [--json]          one line per session\n" \
+	"  show SESSION [--json]                a session's transcript\n" \
+	"  search [filters] [--json]            statements with their results\n" \
+	"  export --format jsonl|ocsf|cef|syslog [--from SEQ|--since TIME]\n" \
+	"         [--follow] [--cursor FILE]    records for a SIEM\n" \
+	"  prove SEQ -k VKEY [-c CHECKPOINT]    an inclusion proof of one record\n" \
+	"  verify-proof -k VKEY FILE            check a proof offline\n" \
+	"  run SESSION --target CONNINFO [--pace]  re-execute a session\n" \
+	"the log directory: -d DIR, the last operand, $PGWARD_LOG_DIR, or " \
+	"/var/lib/pgward/log\n"
 
 struct command {
 	const char *name;
@@ -19,6 +35,13 @@ struct command {
 
 static const struct command commands[] = {
 	{ "verify", verify_main },
+	{ "sessions", sessions_main },
+	{ "show", show_main },
+	{ "search", search_main },
+	{ "export", export_main },
+	{ "prove", prove_main },
+	{ "verify-proof", prove_verify_main },
+	{ "run", rerun_main },
 };
 
 int
