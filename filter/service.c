@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "filter/generation.h"
+#include "filter/maskpred.h"
 #include "log.h"
 
 #define FINISHED_RETAIN_S 600
@@ -49,6 +50,12 @@ filter_service_check(const char *config_path, struct filter_config_result *c,
 	*p = rules_load(c->config->policy, c->config->review_default_timeout_s);
 	if (p->error != NULL) {
 		snprintf(err, errlen, "%s", p->error);
+		return PGWARD_EXIT_USAGE;
+	}
+	if (p->policy->mask_predicates == RULES_REVIEW &&
+	    c->config->audit_socket == NULL) {
+		snprintf(err, errlen, "%s: mask predicates review needs reviews, which "
+		    "need audit-socket", config_path);
 		return PGWARD_EXIT_USAGE;
 	}
 	for (size_t i = 0; i < p->policy->nrules; i++)
@@ -238,6 +245,16 @@ filter_decide(const struct rules *p, filter_facts_fn facts,
 		    "cache", "none", "facts");
 	} else {
 		d = rules_decide(p, id, fr.statements);
+		/* Masked predicates (docs/policy.md): checked only when the
+		 * policy would otherwise let the statement through less
+		 * restrictively. Fail closed: an unreadable tree counts. */
+		if (p->mask_predicates != RULES_ALLOW && d.action < p->mask_predicates &&
+		    maskpred_check(p, id, sql, fr.statements) != 0) {
+			d = (struct rule_decision){ p->mask_predicates,
+				RULES_RULE_MASKED_PREDICATE,
+				"the statement filters, joins, sorts, groups or computes on a "
+				"column masked for you", &p->mask_pred_rule, 0 };
+		}
 		const char *cache = d.action == RULES_REVIEW || fr.cache == NULL ?
 		    "none" : fr.cache;
 		reply = json_pack("{s:s, s:s, s:s, s:O}", "decision",
@@ -344,6 +361,17 @@ op_connect(struct filter_service *s, json_t *req)
 	    (json_int_t)s->generation);
 	if (r != NULL && expires != 0)
 		json_object_set_new(r, "expires", json_integer(expires));
+	if (r != NULL && strcmp(decision, "allow") == 0) {
+		/* The mask rules for this person (mask/mask.h); absent when
+		 * nothing is masked for them. Fail closed: no reply without. */
+		json_t *mask;
+		if (rules_mask_json(s->policy.policy, &id, &mask) != 0) {
+			json_decref(r);
+			return ipc_error_reply("out of memory");
+		}
+		if (mask != NULL)
+			json_object_set_new(r, "mask", mask);
+	}
 	if (r != NULL && strcmp(decision, "deny") == 0)
 		json_object_set_new(r, "message", json_pack("s+++++",
 		    "no connect line lets you assume role ", id.role, " on connection ",

@@ -300,7 +300,7 @@ static int
 is_local(unsigned char c)
 {
 	return IS_ALNUM(c) || c == '.' || c == '_' || c == '%' || c == '+' ||
-	    c == '-' || c == '\'';
+	    c == '-';
 }
 
 /* local@domain.tld around the '@' at index at; the local part does not
