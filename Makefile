@@ -20,7 +20,7 @@ endif
 DAEMONS  := $(patsubst %/main.c,%,$(wildcard */main.c))
 # Every .c under these folders except main.c is a module shared with tests.
 LIB_SRC  := $(wildcard lib/*.c)
-MOD_SRC  := $(foreach d,$(DAEMONS),$(filter-out $(d)/main.c,$(wildcard $(d)/*.c)))
+MOD_SRC  := $(sort $(foreach d,$(DAEMONS) mask,$(filter-out $(d)/main.c,$(wildcard $(d)/*.c))))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 MOD_OBJ  := $(MOD_SRC:%.c=$(BUILD)/obj/%.o)
 BINS     := $(DAEMONS:%=$(BUILD)/bin/pgward-%)
@@ -46,6 +46,9 @@ $(BUILD)/libpgward.a: $(LIB_OBJ)
 $(BUILD)/bin/pgward-%: $(BUILD)/obj/%/main.o $$(filter $(BUILD)/obj/%/$$(percent),$(MOD_OBJ)) $(BUILD)/libpgward.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libpgward.a $(LDLIBS)
+
+# The relay masks results in-process with the engine from mask/.
+$(BUILD)/bin/pgward-relay: $(filter $(BUILD)/obj/mask/%,$(MOD_OBJ))
 
 # pgward-mask reads a policy's mask lines with the filter's parser.
 $(BUILD)/bin/pgward-mask: $(BUILD)/obj/filter/rules.o

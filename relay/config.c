@@ -150,6 +150,8 @@ config_line(void *ctx, const char *key, const char *value, char *err, size_t err
 		return conf_set_string(&c->auth_socket, value, err, errlen);
 	if (strcmp(key, "auth-timeout-ms") == 0)
 		return set_int(&c->auth_timeout_ms, value, 10, 600000, err, errlen);
+	if (strcmp(key, "mask-key") == 0)
+		return conf_set_string(&c->mask_key, value, err, errlen);
 	if (strcmp(key, "filter-socket") == 0)
 		return conf_set_string(&c->filter_socket, value, err, errlen);
 	if (strcmp(key, "filter-generation-file") == 0)
@@ -163,6 +165,7 @@ config_line(void *ctx, const char *key, const char *value, char *err, size_t err
 		if (c->audit_off) {
 			free(c->audit_socket);
 	free(c->filter_socket);
+	free(c->mask_key);
 	free(c->filter_generation_file);
 			c->audit_socket = NULL;
 			return 0;
@@ -284,6 +287,7 @@ relay_config_free(struct relay_config *c)
 	free(c->auth_socket);
 	free(c->audit_socket);
 	free(c->filter_socket);
+	free(c->mask_key);
 	free(c->filter_generation_file);
 	free(c->passfile);
 	for (int i = 0; i < c->nconnections; i++) {

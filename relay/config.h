@@ -28,6 +28,7 @@ struct relay_config {
 	char *tls_key;
 	char *tls_ciphers;
 	char *auth_socket;
+	char *mask_key;		/* tokenization key file, 0600 */
 	char *filter_socket;	/* NULL: no statement policy, allow lines decide logins */
 	char *filter_generation_file;
 	int filter_timeout_ms;

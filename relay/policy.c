@@ -213,9 +213,10 @@ policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char
 }
 
 int
-policy_connect(struct policy *p, long long *expires, char *err, size_t errlen)
+policy_connect(struct policy *p, long long *expires, json_t **mask, char *err, size_t errlen)
 {
 	*expires = 0;
+	*mask = NULL;
 	json_t *req = request(p, "connect");
 	if (req == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -230,6 +231,9 @@ policy_connect(struct policy *p, long long *expires, char *err, size_t errlen)
 	int rc = decision != NULL && strcmp(decision, "allow") == 0 ? 0 : 1;
 	if (rc == 0 && json_is_integer(exp))
 		*expires = json_integer_value(exp);
+	json_t *m = json_object_get(reply, "mask");
+	if (rc == 0 && json_is_object(m) && json_object_size(m) > 0)
+		*mask = json_incref(m);
 	if (rc == 1)
 		snprintf(err, errlen, "%s", rule ? rule : "no rule");
 	json_decref(reply);

@@ -54,8 +54,10 @@ int policy_decide(struct policy *p, const char *sql, struct policy_decision *d, 
     size_t errlen);
 
 /* Connect-time authorization. Returns 0 (allowed, *expires = 0 or the
- * end of a just-in-time grant), 1 (refused; rule in err) or -1 (failure). */
-int policy_connect(struct policy *p, long long *expires, char *err, size_t errlen);
+ * end of a just-in-time grant; *mask = the person's masking rules or NULL),
+ * 1 (refused; rule in err) or -1 (failure). */
+int policy_connect(struct policy *p, long long *expires, json_t **mask, char *err,
+    size_t errlen);
 
 /* Review of a held statement: 0 pending, 1 approved, 2 denied, 3 expired,
  * -1 failure. Waits up to wait_ms. */

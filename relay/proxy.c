@@ -17,9 +17,11 @@
 
 /* Client messages held whole: the ones that run statements or change
  * what later ones run, and Terminate. */
-#define CLIENT_INSPECT "QPBEFCSX"
-/* Server messages that end statements. */
+#define CLIENT_INSPECT "QPBEFCSXD"
+/* Server messages that end statements, and with masking those that carry
+ * or describe data. */
 #define SERVER_INSPECT "CEIsZ"
+#define SERVER_INSPECT_MASKING "CEIsZTnDHdNV"
 
 #define REFUSAL_PREFIX "pgward_refused_"
 #define MAX_REFUSALS 64
@@ -49,6 +51,8 @@ struct proxy {
 	char ending_message[256];
 	char violation[200];
 	int client_said_goodbye;
+	/* Masking failed: the session ends before anything else is sent. */
+	int masking_failed;
 };
 
 static const uint8_t terminate_msg[5] = { 'X', 0, 0, 0, 4 };
@@ -196,6 +200,11 @@ on_statement_finished(void *ctx, const struct pending *pd, long long duration_us
 	if (p->s->audit_off)
 		return;
 	json_t *rec = record_result(p->s, pd, duration_us);
+	if (rec != NULL && p->s->masking_on) {
+		json_t *masked = masking_take_report(&p->s->masking);
+		if (masked != NULL)
+			json_object_set_new(rec, "masked", masked);
+	}
 	if (rec != NULL)
 		audit_append_later(&p->s->audit, rec);
 	else
@@ -547,6 +556,8 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	}
 	if (strchr("QPEF", type) != NULL && token_expired(p))
 		return FLOW_STOP;
+	if (p->s->masking_on)
+		masking_on_client(&p->s->masking, type, body, blen);
 	switch (type) {
 	case 'Q':
 		return on_query(p, body, blen);
@@ -589,6 +600,30 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 			return v;
 	}
 	results_on_message(&p->results, type, msg, len);
+	if (p->s->masking_on) {
+		uint8_t *out = NULL;
+		size_t outlen = 0;
+		int rc = masking_on_server(&p->s->masking, type, msg, len, &out, &outlen);
+		if (rc < 0) {
+			log_error("session %s: masking failed, ending the session: %s",
+			    p->s->session_id, p->s->masking.error);
+			p->masking_failed = 1;
+			return FLOW_STOP;
+		}
+		if (rc > 0) {
+			int ok = flow_replace(&p->s2c, out, outlen) == 0;
+			free(out);
+			if (!ok) {
+				p->masking_failed = 1;
+				return FLOW_STOP;
+			}
+			if (type == 'Z' && len == 6) {
+				extended_ready(&p->x, (char)msg[5]);
+				refusals_expire(p);
+			}
+			return FLOW_REPLACE;
+		}
+	}
 	if (type == 'Z' && len == 6) {
 		extended_ready(&p->x, (char)msg[5]);
 		refusals_expire(p);
@@ -714,6 +749,18 @@ proxy_loop(struct proxy *p)
 				snprintf(why, sizeof why, "protocol violation by server: %s", p->s2c.error);
 				return why;
 			}
+			if (p->masking_failed) {
+				/* What was cleared before the failing message was masked. */
+				if (flow_has_output(&p->s2c))
+					endpoint_write_all(cl, p->s2c.buf + p->s2c.start,
+					    p->s2c.ready - p->s2c.start, 2000);
+				p->s2c.start = p->s2c.ready = p->s2c.len = 0;
+				session_send_error(p->s, "FATAL", "XX000",
+				    "pgward: masking could not be applied to this result; "
+				    "the session ends and no unmasked data was sent", NULL);
+				snprintf(why, sizeof why, "masking failed: %s", p->s->masking.error);
+				return why;
+			}
 		}
 		if (flow_has_output(&p->c2s) && flow_drain(&p->c2s, sv) != 0) {
 			snprintf(why, sizeof why, "server connection error: %s", sv->error);
@@ -742,7 +789,8 @@ proxy_run(struct relay_session *s)
 	    (size_t)s->cfg->audit_max_param_bytes) != 0 ||
 	    flow_init(&p->c2s, (size_t)s->cfg->max_message_size, CLIENT_INSPECT,
 	    on_client_message, p) != 0 ||
-	    flow_init(&p->s2c, (size_t)0x7fffffff, SERVER_INSPECT, on_server_message, p) != 0) {
+	    flow_init(&p->s2c, (size_t)0x7fffffff,
+	    s->masking_on ? SERVER_INSPECT_MASKING : SERVER_INSPECT, on_server_message, p) != 0) {
 		flow_free(&p->c2s);
 		free(p);
 		return "out of memory";

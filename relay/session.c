@@ -230,7 +230,7 @@ authorize_with_policy(struct relay_session *s)
 	p->session = s->session_id;
 	char err[300];
 	long long grant_end;
-	int rc = policy_connect(p, &grant_end, err, sizeof err);
+	int rc = policy_connect(p, &grant_end, &s->mask_rules, err, sizeof err);
 	if (rc < 0) {
 		log_warn("login of %s refused: pgward-filter unavailable: %s", s->id.user, err);
 		session_send_error(s, "FATAL", "08006",
@@ -318,6 +318,37 @@ login(struct relay_session *s, const struct pg_startup *st, long long deadline)
 	return 0;
 }
 
+/* Builds the masking engine and resolves the tables its rules name in the
+ * server's catalog (table OID and column number, which every
+ * RowDescription carries), while libpq still owns the connection. */
+static int
+setup_masking(struct relay_session *s)
+{
+	char err[300];
+	if (masking_init(&s->masking, s->mask_rules, s->mask_key, s->mask_key_len, err,
+	    sizeof err) != 0) {
+		log_error("session %s: %s", s->session_id, err);
+		return -1;
+	}
+	s->masking_on = 1;
+	char *sql = masking_catalog_query(&s->masking);
+	if (sql == NULL)
+		return 0;
+	PGresult *r = PQexec(s->up.conn, sql);
+	free(sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_error("session %s: catalog lookup for masking failed: %s", s->session_id,
+		    PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+		masking_add_catalog_row(&s->masking, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+		    PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+	PQclear(r);
+	return 0;
+}
+
 static int
 connect_upstream(struct relay_session *s, const struct pg_startup *st)
 {
@@ -341,6 +372,11 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	char err[1024];
 	int rc = upstream_connect(&s->up, &req, err, sizeof err);
 	stamp_result_free(&stamp);
+	if (rc == 0 && s->mask_rules != NULL && setup_masking(s) != 0) {
+		session_send_error(s, "FATAL", "XX000",
+		    "pgward: masking could not be set up for this session; nothing was sent", NULL);
+		return -1;
+	}
 	if (rc == 0 && !s->audit_off) {
 		audit_init(&s->audit, s->cfg->audit_socket, s->cfg->audit_timeout_ms);
 		json_t *rec = record_session_start(s);
@@ -489,6 +525,9 @@ session_run(struct relay_session *s)
 	}
 	if (s->policy_on)
 		policy_free(&s->policy);
+	if (s->masking_on)
+		masking_free(&s->masking);
+	json_decref(s->mask_rules);
 	relay_identity_free(&s->id);
 	free(s->role);
 	free(s->connection);

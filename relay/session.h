@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "masking.h"
 #include "policy.h"
 #include "endpoint.h"
 #include "upstream.h"
@@ -55,6 +56,12 @@ struct relay_session {
 	/* Session end: the token's exp, or a just-in-time grant's end if earlier. */
 	long long expires;
 	uint64_t statements;
+	json_t *mask_rules;	/* from the connect decision; NULL: nothing masked */
+	struct masking masking;
+	int masking_on;
+	/* The relay's tokenization key, loaded before the fork. */
+	const uint8_t *mask_key;
+	size_t mask_key_len;
 };
 
 /* Set from signal handlers in the session process. */

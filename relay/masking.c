@@ -1,0 +1,561 @@
+#include "masking.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgproto.h"
+
+/* Types whose binary form is their text: masked as text either way. */
+static int
+text_like(uint32_t type_oid)
+{
+	return type_oid == 25 || type_oid == 1043 || type_oid == 1042 || type_oid == 19 ||
+	    type_oid == 114 || type_oid == 3802 || type_oid == 705;
+}
+
+static void
+shape_free(void *p)
+{
+	struct mask_shape *s = p;
+	if (s == NULL)
+		return;
+	for (int i = 0; i < s->nfields; i++)
+		free(s->names[i]);
+	free(s->names);
+	free(s->fields);
+	free(s);
+}
+
+int
+masking_init(struct masking *m, json_t *rules, const uint8_t *key, size_t keylen, char *err,
+    size_t errlen)
+{
+	memset(m, 0, sizeof *m);
+	struct mask_result r = mask_engine_new(rules, key, keylen);
+	if (r.error != NULL) {
+		snprintf(err, errlen, "masking rules: %s", r.error);
+		free(r.error);
+		return -1;
+	}
+	m->engine = r.engine;
+	const char *on = json_string_value(json_object_get(json_object_get(rules, "detect"), "on"));
+	m->detect_all = on != NULL && strcmp(on, "all-text") == 0;
+	m->tables = json_array();
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(rules, "columns"), i, c) {
+		json_t *t = json_object_get(c, "table");
+		if (json_is_string(t))
+			json_array_append(m->tables, t);
+	}
+	if (strmap_init(&m->catalog, free) != 0 || strmap_init(&m->statement_shapes, shape_free) != 0 ||
+	    strmap_init(&m->portal_shapes, shape_free) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	m->columns_masked = json_array();
+	return 0;
+}
+
+void
+masking_free(struct masking *m)
+{
+	mask_engine_free(m->engine);
+	strmap_free(&m->catalog);
+	strmap_free(&m->statement_shapes);
+	strmap_free(&m->portal_shapes);
+	for (int i = 0; i < m->ndescribes; i++)
+		free(m->describes[i]);
+	free(m->describes);
+	shape_free(m->current_owned);
+	shape_free(m->pending_execute_shape);
+	json_decref(m->columns_masked);
+	json_decref(m->tables);
+	memset(m, 0, sizeof *m);
+}
+
+char *
+masking_catalog_query(const struct masking *m)
+{
+	json_t *tables = m->tables;
+	if (tables == NULL || json_array_size(tables) == 0)
+		return NULL;
+	/* Names are passed as one array literal built with quote_literal on
+	 * the server side: no SQL is made from rule text here. */
+	char *list = json_dumps(tables, JSON_COMPACT);
+	if (list == NULL)
+		return NULL;
+	size_t n = strlen(list) * 2 + 512;
+	char *sql = malloc(n);
+	if (sql == NULL) {
+		free(list);
+		return NULL;
+	}
+	/* Dollar quoting with a tag that cannot occur in JSON text. */
+	snprintf(sql, n,
+	    "SELECT c.oid, a.attnum, n.nspname, c.relname, a.attname "
+	    "FROM pg_catalog.pg_attribute a "
+	    "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+	    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+	    "WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relname IN "
+	    "(SELECT pg_catalog.split_part(x, '.', -1) FROM "
+	    "pg_catalog.json_array_elements_text($pgward$%s$pgward$::json) x)", list);
+	free(list);
+	return sql;
+}
+
+void
+masking_add_catalog_row(struct masking *m, const char *oid, const char *attnum,
+    const char *schema, const char *table, const char *column)
+{
+	char key[64];
+	snprintf(key, sizeof key, "%s:%s", oid, attnum);
+	size_t n = strlen(schema) + strlen(table) + strlen(column) + 3;
+	char *v = malloc(n);
+	if (v == NULL)
+		return;
+	snprintf(v, n, "%s.%s", schema, table);
+	memcpy(v + strlen(v) + 1, column, strlen(column) + 1);
+	strmap_put(&m->catalog, key, v);
+}
+
+/* ---- shapes ---- */
+
+static struct mask_shape *
+shape_from_row_description(struct masking *m, const uint8_t *body, size_t len)
+{
+	struct pgread r;
+	pgread_init(&r, body, len);
+	int n = (int16_t)pgread_u16(&r);
+	if (n < 0)
+		return NULL;
+	struct mask_shape *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return NULL;
+	s->nfields = n;
+	s->fields = calloc((size_t)n + 1, sizeof *s->fields);
+	s->names = calloc((size_t)n + 1, sizeof *s->names);
+	if (s->fields == NULL || s->names == NULL) {
+		shape_free(s);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *label = pgread_str(&r);
+		uint32_t table_oid = pgread_u32(&r);
+		int16_t attnum = (int16_t)pgread_u16(&r);
+		uint32_t type_oid = pgread_u32(&r);
+		pgread_u16(&r);
+		pgread_u32(&r);
+		int16_t format = (int16_t)pgread_u16(&r);
+		if (r.failed)
+			break;
+		const char *table = NULL, *column = NULL;
+		if (table_oid != 0) {
+			char key[64];
+			snprintf(key, sizeof key, "%u:%d", table_oid, attnum);
+			const char *v = strmap_get(&m->catalog, key);
+			if (v != NULL) {
+				table = v;
+				column = v + strlen(v) + 1;
+			}
+		}
+		s->fields[i].type_oid = type_oid;
+		s->fields[i].format = format;
+		s->fields[i].action = mask_column_action(m->engine, table, column, label,
+		    text_like(type_oid));
+		s->names[i] = strdup(label);
+	}
+	if (!pgread_end(&r)) {
+		shape_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static struct mask_shape *
+shape_copy(const struct mask_shape *src)
+{
+	struct mask_shape *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return NULL;
+	s->nfields = src->nfields;
+	s->fields = calloc((size_t)src->nfields + 1, sizeof *s->fields);
+	s->names = calloc((size_t)src->nfields + 1, sizeof *s->names);
+	if (s->fields == NULL || s->names == NULL) {
+		shape_free(s);
+		return NULL;
+	}
+	memcpy(s->fields, src->fields, (size_t)src->nfields * sizeof *s->fields);
+	for (int i = 0; i < src->nfields; i++)
+		s->names[i] = strdup(src->names[i] ? src->names[i] : "");
+	return s;
+}
+
+static int
+shape_masks_anything(const struct mask_shape *s)
+{
+	for (int i = 0; i < s->nfields; i++)
+		if (s->fields[i].action.style != MASK_NONE || s->fields[i].action.detect)
+			return 1;
+	return 0;
+}
+
+static void
+set_current(struct masking *m, struct mask_shape *owned)
+{
+	shape_free(m->current_owned);
+	m->current_owned = owned;
+}
+
+/* ---- client side ---- */
+
+static void
+push_describe(struct masking *m, char kind, const char *name)
+{
+	char **n = realloc(m->describes, (size_t)(m->ndescribes + 1) * sizeof *n);
+	if (n == NULL)
+		return;
+	m->describes = n;
+	size_t len = strlen(name) + 2;
+	char *e = malloc(len);
+	if (e == NULL)
+		return;
+	e[0] = kind;
+	memcpy(e + 1, name, len - 1);
+	m->describes[m->ndescribes++] = e;
+}
+
+static char *
+pop_describe(struct masking *m)
+{
+	if (m->ndescribes == 0)
+		return NULL;
+	char *e = m->describes[0];
+	memmove(m->describes, m->describes + 1, (size_t)(m->ndescribes - 1) * sizeof *m->describes);
+	m->ndescribes--;
+	return e;
+}
+
+/* A Bind names the statement whose shape its portal gets, with the
+ * result formats it asks for. */
+static void
+on_bind(struct masking *m, const uint8_t *body, size_t len)
+{
+	struct pgread r;
+	pgread_init(&r, body, len);
+	const char *portal = pgread_str(&r);
+	const char *stmt = pgread_str(&r);
+	uint16_t nf = pgread_u16(&r);
+	pgread_bytes(&r, (size_t)nf * 2);
+	uint16_t np = pgread_u16(&r);
+	for (int i = 0; i < np && !r.failed; i++) {
+		int32_t l = (int32_t)pgread_u32(&r);
+		if (l > 0)
+			pgread_bytes(&r, (size_t)l);
+	}
+	uint16_t nres = pgread_u16(&r);
+	const uint8_t *formats = pgread_bytes(&r, (size_t)nres * 2);
+	if (r.failed || portal == NULL || stmt == NULL)
+		return;
+	const struct mask_shape *ss = strmap_get(&m->statement_shapes, stmt);
+	if (ss == NULL) {
+		strmap_remove(&m->portal_shapes, portal);
+		return;
+	}
+	struct mask_shape *ps = shape_copy(ss);
+	if (ps == NULL)
+		return;
+	for (int i = 0; i < ps->nfields; i++) {
+		int16_t f = 0;
+		if (nres == 1)
+			f = (int16_t)(formats[0] << 8 | formats[1]);
+		else if (nres > 1 && i < nres)
+			f = (int16_t)(formats[2 * i] << 8 | formats[2 * i + 1]);
+		ps->fields[i].format = f;
+	}
+	strmap_put(&m->portal_shapes, portal, ps);
+}
+
+void
+masking_on_client(struct masking *m, char type, const uint8_t *body, size_t len)
+{
+	if (type == 'D' && len >= 2) {
+		const char *name = (const char *)body + 1;
+		if (memchr(name, 0, len - 1) != NULL)
+			push_describe(m, (char)body[0], name);
+	} else if (type == 'B') {
+		on_bind(m, body, len);
+	} else if (type == 'E' && memchr(body, 0, len) != NULL) {
+		/* The rows of this Execute have the portal's shape, unless a
+		 * RowDescription (from a Describe in the same batch) says more. */
+		const struct mask_shape *ps = strmap_get(&m->portal_shapes, (const char *)body);
+		shape_free(m->pending_execute_shape);
+		m->pending_execute_shape = ps ? shape_copy(ps) : NULL;
+	}
+}
+
+json_t *
+masking_take_report(struct masking *m)
+{
+	uint64_t n = m->values_masked - m->values_reported;
+	if (n == 0 && json_array_size(m->columns_masked) == 0)
+		return NULL;
+	json_t *r = json_pack("{s:o, s:I}", "columns", m->columns_masked, "values", (json_int_t)n);
+	m->columns_masked = json_array();
+	m->values_reported = m->values_masked;
+	return r;
+}
+
+/* ---- server side ---- */
+
+static int
+fail(struct masking *m, const char *why)
+{
+	snprintf(m->error, sizeof m->error, "%s", why);
+	return -1;
+}
+
+static void
+note_masked(struct masking *m, const char *label)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(m->columns_masked, i, v)
+		if (strcmp(json_string_value(v), label) == 0)
+			return;
+	json_array_append_new(m->columns_masked, json_string(label));
+}
+
+static int
+mask_data_row(struct masking *m, const struct mask_shape *s, const uint8_t *msg, size_t len,
+    uint8_t **out, size_t *outlen)
+{
+	struct pgread r;
+	pgread_init(&r, msg + 5, len - 5);
+	int n = (int16_t)pgread_u16(&r);
+	if (n != s->nfields)
+		return fail(m, "a row does not match its row description");
+	struct pgbuf b;
+	pgbuf_init(&b);
+	pgbuf_begin(&b, 'D');
+	pgbuf_put_u16(&b, (uint16_t)n);
+	int changed = 0;
+	for (int i = 0; i < n; i++) {
+		int32_t flen = (int32_t)pgread_u32(&r);
+		const uint8_t *p = flen > 0 ? pgread_bytes(&r, (size_t)flen) : NULL;
+		if (r.failed || flen < -1) {
+			pgbuf_free(&b);
+			return fail(m, "malformed DataRow");
+		}
+		const struct mask_field *f = &s->fields[i];
+		int active = f->action.style != MASK_NONE || f->action.detect;
+		if (!active || flen < 0) {
+			pgbuf_put_u32(&b, (uint32_t)flen);
+			if (flen > 0)
+				pgbuf_put(&b, p, (size_t)flen);
+			continue;
+		}
+		if (f->format != 0 && !text_like(f->type_oid)) {
+			/* A binary value of another type cannot be masked in place:
+			 * NULL is the only valid value that says nothing. */
+			pgbuf_put_u32(&b, 0xffffffffu);
+			m->values_masked++;
+			note_masked(m, s->names[i]);
+			changed = 1;
+			continue;
+		}
+		char *mv = NULL;
+		size_t mlen = 0;
+		int is_null = 0;
+		int rc = mask_value(m->engine, &f->action, (const char *)(p ? p : (const uint8_t *)""),
+		    (size_t)flen, &mv, &mlen, &is_null);
+		if (rc < 0) {
+			free(mv);
+			pgbuf_free(&b);
+			return fail(m, "a value could not be masked");
+		}
+		if (rc == 0) {
+			pgbuf_put_u32(&b, (uint32_t)flen);
+			pgbuf_put(&b, p, (size_t)flen);
+		} else {
+			changed = 1;
+			m->values_masked++;
+			note_masked(m, s->names[i]);
+			if (is_null) {
+				pgbuf_put_u32(&b, 0xffffffffu);
+			} else {
+				pgbuf_put_u32(&b, (uint32_t)mlen);
+				pgbuf_put(&b, mv, mlen);
+			}
+		}
+		free(mv);
+	}
+	if (!pgread_end(&r)) {
+		pgbuf_free(&b);
+		return fail(m, "malformed DataRow");
+	}
+	pgbuf_end(&b);
+	if (b.failed) {
+		pgbuf_free(&b);
+		return fail(m, "out of memory");
+	}
+	if (!changed) {
+		pgbuf_free(&b);
+		return 0;
+	}
+	*out = b.data;
+	*outlen = b.len;
+	return 1;
+}
+
+/* Error and notice fields that can echo values go through the detectors. */
+static int
+mask_error_fields(struct masking *m, char type, const uint8_t *msg, size_t len, uint8_t **out,
+    size_t *outlen)
+{
+	struct pgread r;
+	pgread_init(&r, msg + 5, len - 5);
+	struct pgbuf b;
+	pgbuf_init(&b);
+	pgbuf_begin(&b, type);
+	int changed = 0;
+	for (;;) {
+		uint8_t code = pgread_u8(&r);
+		if (code == 0)
+			break;
+		const char *v = pgread_str(&r);
+		if (v == NULL)
+			break;
+		pgbuf_put_u8(&b, code);
+		if (strchr("MDHWqp", code) != NULL) {
+			char *mv = NULL;
+			size_t mlen = 0;
+			int rc = mask_text(m->engine, v, strlen(v), &mv, &mlen);
+			if (rc < 0) {
+				free(mv);
+				pgbuf_free(&b);
+				return fail(m, "an error message could not be masked");
+			}
+			if (rc > 0) {
+				changed = 1;
+				pgbuf_put(&b, mv, mlen);
+				pgbuf_put_u8(&b, 0);
+				free(mv);
+				continue;
+			}
+			free(mv);
+		}
+		pgbuf_put_str(&b, v);
+	}
+	pgbuf_put_u8(&b, 0);
+	pgbuf_end(&b);
+	if (r.failed || b.failed) {
+		pgbuf_free(&b);
+		return fail(m, "malformed error message");
+	}
+	if (!changed) {
+		pgbuf_free(&b);
+		return 0;
+	}
+	*out = b.data;
+	*outlen = b.len;
+	return 1;
+}
+
+static int
+mask_copy_data(struct masking *m, const uint8_t *msg, size_t len, uint8_t **out, size_t *outlen)
+{
+	if (m->copy_binary)
+		return fail(m, "binary COPY TO STDOUT cannot be masked; use text or CSV");
+	char *mv = NULL;
+	size_t mlen = 0;
+	int rc = mask_text(m->engine, (const char *)msg + 5, len - 5, &mv, &mlen);
+	if (rc <= 0) {
+		free(mv);
+		return rc < 0 ? fail(m, "a COPY row could not be masked") : 0;
+	}
+	struct pgbuf b;
+	pgbuf_init(&b);
+	pgbuf_begin(&b, 'd');
+	pgbuf_put(&b, mv, mlen);
+	pgbuf_end(&b);
+	free(mv);
+	if (b.failed) {
+		pgbuf_free(&b);
+		return fail(m, "out of memory");
+	}
+	m->values_masked++;
+	*out = b.data;
+	*outlen = b.len;
+	return 1;
+}
+
+int
+masking_on_server(struct masking *m, char type, const uint8_t *msg, size_t len, uint8_t **out,
+    size_t *outlen)
+{
+	const uint8_t *body = msg + 5;
+	size_t blen = len - 5;
+	switch (type) {
+	case 'T': {
+		struct mask_shape *s = shape_from_row_description(m, body, blen);
+		if (s == NULL)
+			return fail(m, "malformed RowDescription");
+		char *d = pop_describe(m);
+		if (d != NULL) {
+			struct mask_shape *copy = shape_copy(s);
+			if (copy != NULL)
+				strmap_put(d[0] == 'S' ? &m->statement_shapes : &m->portal_shapes, d + 1, copy);
+			free(d);
+		}
+		set_current(m, s);
+		return 0;
+	}
+	case 'n':
+		free(pop_describe(m));
+		return 0;
+	case 'D':
+		if (m->current_owned == NULL && m->pending_execute_shape != NULL) {
+			set_current(m, m->pending_execute_shape);
+			m->pending_execute_shape = NULL;
+		}
+		if (m->current_owned == NULL)
+			return fail(m, "rows arrived whose columns are unknown to the masking engine");
+		if (!shape_masks_anything(m->current_owned))
+			return 0;
+		return mask_data_row(m, m->current_owned, msg, len, out, outlen);
+	case 'C':
+	case 's':
+	case 'I':
+		set_current(m, NULL);
+		shape_free(m->pending_execute_shape);
+		m->pending_execute_shape = NULL;
+		m->copy_out = 0;
+		return 0;
+	case 'Z':
+		set_current(m, NULL);
+		shape_free(m->pending_execute_shape);
+		m->pending_execute_shape = NULL;
+		while (m->ndescribes > 0)
+			free(pop_describe(m));
+		return 0;
+	case 'H':
+		/* COPY rows carry no column identities: only content detection
+		 * on every value can mask them. */
+		if (!m->detect_all)
+			return fail(m, "COPY TO STDOUT cannot be masked for this person (masking by "
+			    "column needs column identities; use SELECT)");
+		m->copy_out = 1;
+		m->copy_binary = blen >= 1 && body[0] != 0;
+		if (m->copy_binary)
+			return fail(m, "binary COPY TO STDOUT cannot be masked; use text or CSV");
+		return 0;
+	case 'd':
+		return m->copy_out ? mask_copy_data(m, msg, len, out, outlen) : 0;
+	case 'E':
+	case 'N':
+		return mask_error_fields(m, type, msg, len, out, outlen);
+	}
+	return 0;
+}
