@@ -80,5 +80,305 @@ class SystemdUnitTest(unittest.TestCase):
                                                   if d == "relay" else ["AF_UNIX"]), d)
 
 
+POLICY = """default deny
+connect bench app_write groups engineers
+rule everything
+  action allow
+"""
+
+# Errors a client may see while a daemon is down: pgward's own refusals
+# (fail closed) and, while the relay restarts, refused connections.
+CLEAR_ERRORS = ("pgward: ", "Connection refused", "could not connect to server",
+                "connection to server at")
+
+
+def s6_tool(name):
+    path = shutil.which(name)
+    if path is None:
+        raise AssertionError("%s not found: install the s6 package "
+                             "(scripts/install-deps lists it)" % name)
+    return path
+
+
+def set_vars(path, **values):
+    """Rewrites the VAR=value lines at the top of a run script."""
+    with open(path) as f:
+        text = f.read()
+    for k, v in values.items():
+        text, n = re.subn(r"^%s=.*$" % k, "%s=%s" % (k, v), text, count=1, flags=re.M)
+        if n != 1:
+            raise AssertionError("%s: no %s= line" % (path, k))
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class S6SuperviseTest(TimedTestCase):
+    """The suite under a real s6-svscan, from copies of scripts/s6/ whose
+    variables point at configurations the harness wrote; kill -9 of each
+    daemon under load."""
+
+    test_timeout = 240
+
+    @classmethod
+    def setUpClass(cls):
+        for t in ("s6-svscan", "s6-svstat", "s6-svwait", "s6-svc", "s6-svscanctl", "s6-log", "s6-svok"):
+            s6_tool(t)
+        cls.base = pgward_env.make_tempdir("pgward-s6-")
+        cls.scan = os.path.join(cls.base, "scan")
+        cls.svscan = None
+        cls.cluster = cls.issuer = None
+        try:
+            cls._start()
+        except BaseException:
+            cls._stop()
+            raise
+
+    @classmethod
+    def _start(cls):
+        cls.cluster = pgward_env.PgCluster().start()
+        cls.cluster.pgbench_init("bench")
+        cls.cluster.psql("create table ops_t(id serial primary key, v text);"
+                         "grant all on ops_t to app_write;"
+                         "grant usage on sequence ops_t_id_seq to app_write;", db="bench")
+        cls.issuer = pgward_env.Issuer().start()
+        d = lambda name: os.path.join(cls.base, name)
+        for name in DAEMONS:
+            os.makedirs(d(name))
+        cls.auth = pgward_env.Auth(cls.issuer, directory=d("auth"))
+        cls.logd = pgward_env.Logd(directory=d("logd"))
+        cls.filter = pgward_env.Filter(cls.auth, POLICY, logd=cls.logd, directory=d("filter"))
+        cls.relay = pgward_env.Relay(cls.cluster, cls.auth, logd=cls.logd, filter=cls.filter,
+                                     directory=d("relay"))
+        cls.daemons = {"auth": cls.auth, "logd": cls.logd, "filter": cls.filter,
+                       "relay": cls.relay}
+        for name, dm in cls.daemons.items():
+            dm.prepare()
+            pgward_env.write_file(dm.conf_path, dm.config_text(), 0o600)
+        shutil.copytree(S6_DIR, cls.scan)
+        for name in DAEMONS:
+            sv = os.path.join(cls.scan, "pgward-" + name)
+            set_vars(os.path.join(sv, "run"), USER="", BIN=os.path.dirname(
+                bin_path("pgward-auth")), CONF=cls.daemons[name].conf_path,
+                RUNDIR=cls.base)
+            set_vars(os.path.join(sv, "log", "run"), USER="",
+                     LOGDIR=os.path.join(cls.base, "s6log", name))
+        cls.svscan_out = open(os.path.join(cls.base, "svscan.out"), "ab")
+        cls.svscan = subprocess.Popen([s6_tool("s6-svscan"), cls.scan], stdin=subprocess.DEVNULL,
+                                      stdout=cls.svscan_out, stderr=cls.svscan_out,
+                                      start_new_session=True)
+        # Starting the scan directory brings the suite up in order.
+        cls.wait_ready("relay", 60)
+
+    @classmethod
+    def svdir(cls, name):
+        return os.path.join(cls.scan, "pgward-" + name)
+
+    @classmethod
+    def wait_ready(cls, name, timeout=30):
+        # s6-svwait needs a running s6-supervise: s6-svscan starts it.
+        deadline = time.monotonic() + 10
+        while subprocess.run([s6_tool("s6-svok"), cls.svdir(name)]).returncode != 0:
+            if time.monotonic() > deadline:
+                raise AssertionError("s6-svscan did not start s6-supervise for pgward-" + name)
+            time.sleep(0.05)
+        p = subprocess.run([s6_tool("s6-svwait"), "-U", "-t", str(int(timeout * 1000)),
+                            cls.svdir(name)], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=timeout + 10)
+        if p.returncode != 0:
+            raise AssertionError("pgward-%s not up and ready under s6 within %ds:\n%s"
+                                 % (name, timeout, cls.diag_log(name)))
+
+    @classmethod
+    def diag_log(cls, name):
+        path = os.path.join(cls.base, "s6log", name, "current")
+        try:
+            with open(path, errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError as e:
+            return str(e)
+
+    @classmethod
+    def pid(cls, name):
+        out = subprocess.run([s6_tool("s6-svstat"), "-o", "pid,ready", cls.svdir(name)],
+                             stdout=subprocess.PIPE, text=True, timeout=10).stdout.split()
+        return int(out[0]), out[1] == "true"
+
+    @classmethod
+    def _stop(cls):
+        if cls.svscan is not None:
+            subprocess.run([shutil.which("s6-svscanctl"), "-t", cls.scan], timeout=10)
+            try:
+                cls.svscan.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(cls.svscan.pid, signal.SIGKILL)
+                cls.svscan.wait()
+            cls.svscan_out.close()
+        cls.kill_leftovers()
+        if cls.issuer is not None:
+            cls.issuer.stop()
+        if cls.cluster is not None:
+            cls.cluster.stop()
+        if not os.environ.get("PGWARD_KEEP"):
+            shutil.rmtree(cls.base, ignore_errors=True)
+
+    @classmethod
+    def kill_leftovers(cls):
+        """Session processes of a relay killed with -9 outlive it until
+        their clients leave; end ours (found by our config path)."""
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if any(a.startswith(cls.base.encode()) for a in argv) and \
+                    os.path.basename(argv[0]).startswith(b"pgward-"):
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._stop()
+
+    def relay_for_sanitizer_check(self):
+        return None
+
+    def token(self):
+        return self.issuer.mint("bob", groups=["engineers"])
+
+    def test_kill_each_daemon_under_load(self):
+        import psycopg2
+        stop = threading.Event()
+        lock = threading.Lock()
+        acked, errors, pgbench_runs, seen = [], [], [], []
+
+        def unclear(msg):
+            return not any(m in msg for m in CLEAR_ERRORS)
+
+        def writer(wid):
+            n, conn = 0, None
+            while not stop.is_set():
+                try:
+                    if conn is None:
+                        conn = psycopg2.connect(self.relay.dsn(self.token(), role="app_write",
+                                                               db="bench", connect_timeout=5))
+                        conn.autocommit = True
+                    v = "ops-%d-%d" % (wid, n)
+                    n += 1
+                    conn.cursor().execute("insert into ops_t(v) values (%s)", (v,))
+                    with lock:
+                        acked.append(v)
+                except psycopg2.Error as e:
+                    msg = str(e)
+                    with lock:
+                        seen.append(msg)
+                    if unclear(msg):
+                        errors.append("writer: %s" % msg)
+                    if conn is not None and (conn.closed or isinstance(e, psycopg2.OperationalError)):
+                        try:
+                            conn.close()
+                        except psycopg2.Error:
+                            pass
+                        conn = None
+                    time.sleep(0.05)
+
+        def bench():
+            env = pgward_env.clean_pg_env()
+            env["PGPASSWORD"] = self.token()
+            dsn = pgward_env.conninfo(host="127.0.0.1", port=self.relay.port, dbname="bench",
+                                      user="app_write", sslmode="require", connect_timeout=5)
+            while not stop.is_set():
+                t0 = time.monotonic()
+                p = subprocess.run(["pgbench", "-n", "-c", "2", "-j", "1", "-T", "2", dsn],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   env=env, timeout=60)
+                done = re.search(r"number of transactions actually processed: (\d+)", p.stdout)
+                pgbench_runs.append(int(done.group(1)) if done else 0)
+                if os.environ.get("PGWARD_VERBOSE"):
+                    print("%.1f pgbench rc %d in %.1fs: %s" % (time.monotonic(), p.returncode, time.monotonic() - t0,
+                          p.stdout[-600:]), flush=True)
+                for line in p.stdout.splitlines():
+                    if re.search(r"Run was aborted|could not create connection for client", line):
+                        continue  # pgbench's summary; the cause is on its own line
+                    if "ERROR" in line or "FATAL" in line or "error" in line:
+                        with lock:
+                            seen.append(line)
+                        if unclear(line):
+                            errors.append("pgbench: %s" % line)
+                if p.returncode != 0:
+                    time.sleep(0.2)
+
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
+        threads.append(threading.Thread(target=bench))
+        for t in threads:
+            t.start()
+        restarts = {}
+        try:
+            time.sleep(2)
+            for name in ("auth", "filter", "logd", "relay"):
+                old, ready = self.pid(name)
+                self.assertTrue(ready, name)
+                os.kill(old, signal.SIGKILL)
+                if os.environ.get("PGWARD_VERBOSE"):
+                    print("%.1f killed %s" % (time.monotonic(), name), flush=True)
+                deadline = time.monotonic() + 30
+                while True:
+                    new, ready = self.pid(name)
+                    if new not in (old, -1, 0) and ready:
+                        break
+                    self.assertLess(time.monotonic(), deadline,
+                                    "s6 did not restart pgward-%s:\n%s" % (name, self.diag_log(name)))
+                    time.sleep(0.05)
+                restarts[name] = new
+                with lock:
+                    before = len(acked)
+                # The load goes on through the restarted daemon.
+                deadline = time.monotonic() + 20
+                while True:
+                    with lock:
+                        if len(acked) > before + 5:
+                            break
+                    self.assertLess(time.monotonic(), deadline,
+                                    "no progress after pgward-%s restarted:\n%s"
+                                    % (name, self.diag_log("relay")[-2000:]))
+                    time.sleep(0.05)
+                time.sleep(1)
+        finally:
+            time.sleep(1)
+            stop.set()
+            for t in threads:
+                t.join(60)
+        if os.environ.get("PGWARD_VERBOSE"):
+            print("\n".join(sorted(set(m.strip() for m in seen))))
+        self.assertEqual(errors[:20], [])
+        self.assertGreater(len(acked), 50)
+        self.assertGreater(sum(pgbench_runs), 20, "pgbench made progress: %r" % pgbench_runs)
+        self.assertEqual(sorted(restarts), sorted(DAEMONS))
+
+        intents = set()
+        for r in self.logd.records("intent"):
+            sql = r.get("sql") or ""
+            if sql.startswith("insert into ops_t(v) values ('ops-"):
+                intents.add(sql.split("'")[1])
+        missing = [v for v in acked if v not in intents]
+        self.assertEqual(missing, [], "acknowledged statements without an intent record")
+        out = self.cluster.psql("select v from ops_t", db="bench", args=("-At",))
+        self.assertEqual(sorted(set(out.split()) - intents), [], "rows without an intent")
+
+        # Stop logd cleanly (it signs a final checkpoint), then verify.
+        subprocess.run([s6_tool("s6-svc"), "-wD", "-T", "20000", "-d", self.svdir("logd")],
+                       check=True, timeout=30)
+        p = subprocess.run([bin_path("pgward-replay"), "verify", "-k", self.logd.vkey_path,
+                            self.logd.log_dir], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+        subprocess.run([s6_tool("s6-svc"), "-u", self.svdir("logd")], check=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.wait_ready("logd")
+
+
 if __name__ == "__main__":
     unittest.main()
