@@ -300,6 +300,7 @@ parse_detect(struct mask_engine *e, json_t *d, char **err)
 		*err = errf("detect: \"detectors\" must be an array");
 		return -1;
 	}
+	e->detectors = 0;
 	size_t i;
 	json_t *v;
 	json_array_foreach(list, i, v) {
