@@ -1,0 +1,61 @@
+#ifndef PGWARD_REPLAY_SIEM_H
+#define PGWARD_REPLAY_SIEM_H
+
+/* The SIEM encodings of export: escaping for CEF (header and extension
+ * values) and RFC 5424 SD-PARAM values, exactly as the specifications
+ * say, and one event per record in each format. Bytes that are not
+ * UTF-8 become U+FFFD in CEF and syslog (both carry UTF-8 text). */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replay/rec.h"
+
+struct siem_buf {
+	char *p;
+	size_t n, cap;
+	int oom;
+};
+
+void siem_put(struct siem_buf *b, const char *s, size_t n);
+void siem_puts(struct siem_buf *b, const char *s);
+void siem_printf(struct siem_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void siem_buf_free(struct siem_buf *b);
+
+/* CEF header field: '\' and '|' escaped with '\'; CR and LF (not
+ * allowed in a header) become a space. */
+void siem_cef_header(struct siem_buf *b, const char *s, size_t n);
+/* CEF extension value: '\' and '=' escaped with '\', LF as \n, CR as \r. */
+void siem_cef_value(struct siem_buf *b, const char *s, size_t n);
+/* RFC 5424 PARAM-VALUE: '\', '"' and ']' escaped with '\'. With
+ * line_safe, control characters (which the RFC allows) are written as
+ * '#' and three octal digits, as rsyslog does, so one message is one
+ * line; without it (octet-counted framing) they pass unchanged. */
+void siem_sd_value(struct siem_buf *b, const char *s, size_t n, int line_safe);
+
+enum siem_format { SIEM_JSONL, SIEM_OCSF, SIEM_CEF, SIEM_SYSLOG };
+
+/* What the session_start record said, for the records that do not repeat
+ * it (src_endpoint, user uid). */
+struct siem_session {
+	char *client;
+	char *sub;
+};
+
+struct siem_opts {
+	enum siem_format format;
+	const char *hostname;
+	size_t max_bytes;	/* syslog: the largest message (2048) */
+	int octet_counting;	/* syslog: RFC 6587 octet-counted framing */
+};
+
+/* Appends the event for one record (line without newline) to b. sess may
+ * be NULL (unknown session). 0, or -1 when the line is not a record. */
+int siem_record(const struct siem_opts *o, struct siem_buf *b, const char *line,
+    size_t len, const struct siem_session *sess);
+/* Appends the event for one line of checkpoints.jsonl. */
+int siem_checkpoint(const struct siem_opts *o, struct siem_buf *b, const char *line,
+    size_t len);
+
+#endif
