@@ -1432,6 +1432,13 @@ analyze_stmt(struct ctx *c, const char *name, json_t *b, const char *via,
 		walk(c, fi, json_object_get(b, "relations"), sc, "cte", 0);
 	} else if (strcmp(name, "DiscardStmt") == 0) {
 		KIND("discard");
+	} else if (strcmp(name, "FetchStmt") == 0) {
+		/* FETCH and MOVE read from a cursor whose query was decided at DECLARE. */
+		KIND("fetch");
+		add_name(c, fi, jstr(b, "portalname"));
+	} else if (strcmp(name, "ClosePortalStmt") == 0) {
+		KIND("close");
+		add_name(c, fi, jstr(b, "portalname"));
 	} else if (strcmp(name, "GrantStmt") == 0 || strcmp(name, "GrantRoleStmt") == 0 ||
 		   strcmp(name, "AlterDefaultPrivilegesStmt") == 0) {
 		KIND("grant");

@@ -36,7 +36,7 @@
  * copy-to, ddl (with "object" and "verb": create|alter|drop|comment|...),
  * grant, revoke, set, reset, show, transaction (BEGIN/COMMIT/ROLLBACK/
  * SAVEPOINT ...), do, prepare, execute, deallocate, explain, call, listen,
- * notify, vacuum, analyze, lock, discard, other.
+ * notify, vacuum, analyze, lock, discard, fetch (FETCH/MOVE), close, other.
  *
  * Constants in a WHERE that make it always true (WHERE true, WHERE 1=1,
  * WHERE 'a'='a', WHERE NOT false, OR of such) give "trivial".

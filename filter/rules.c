@@ -17,7 +17,7 @@ static const char *const fact_kinds[] = {
 	"copy-from", "copy-to", "ddl", "grant", "revoke", "set", "reset",
 	"show", "transaction", "do", "prepare", "execute", "deallocate",
 	"explain", "call", "listen", "notify", "vacuum", "analyze", "lock",
-	"discard", "other", NULL,
+	"discard", "fetch", "close", "other", NULL,
 };
 
 static const char *const fact_vias[] = {

@@ -382,6 +382,10 @@ mask_data_row(struct masking *m, const struct mask_shape *s, const uint8_t *msg,
 			changed = 1;
 			m->values_masked++;
 			note_masked(m, s->names[i]);
+			/* A masked value of another type would not parse as that type:
+			 * NULL is its only masked value that stays valid. */
+			if (!text_like(f->type_oid))
+				is_null = 1;
 			if (is_null) {
 				pgbuf_put_u32(&b, 0xffffffffu);
 			} else {
