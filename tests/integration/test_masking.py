@@ -207,6 +207,39 @@ class DetectorsTest(MaskingTestCase):
         self.assertEqual(n, 1000000)
 
 
+class PredicatesTest(MaskingTestCase):
+    """With `mask predicates deny`, a masked person cannot learn masked
+    values through WHERE / ORDER BY on them."""
+
+    def test_filtering_on_a_masked_column_is_denied(self):
+        f2 = pgward_env.Filter(suite.auth, POLICY + "mask predicates deny\n",
+                               logd=suite.logd).start()
+        self.addCleanup(f2.stop)
+        r2 = pgward_env.Relay(suite.cluster, suite.auth, logd=suite.logd, filter=f2, allow=[],
+                              extra_conf="mask-key %s" % os.path.join(filt.dir, "mask.key")).start()
+        self.addCleanup(r2.stop)
+        c = psycopg2.connect(r2.dsn(suite.token("alice")))
+        self.addCleanup(c.close)
+        c.autocommit = True
+        cur = c.cursor()
+        for sql in ("select id from customers where card_number like '4%'",
+                    "select id from customers order by card_number",
+                    "select id from customers c join orders o on o.customer_id = c.id "
+                    "where c.email = 'alice.smith1@example.com'"):
+            with self.assertRaises(psycopg2.Error) as cm:
+                cur.execute(sql)
+            self.assertEqual(cm.exception.pgcode, "42501", sql)
+            self.assertIn("builtin:masked-predicate", str(cm.exception))
+        cur.execute("select card_number from customers where id = 1")
+        self.assertNoRawCard(cur.fetchall())
+        # The exempt group may filter on it.
+        c2 = psycopg2.connect(r2.dsn(suite.token("paula")))
+        self.addCleanup(c2.close)
+        cur2 = c2.cursor()
+        cur2.execute("select count(*) from customers where card_number like '4%'")
+        self.assertGreater(cur2.fetchone()[0], 0)
+
+
 class BinaryFormatTest(MaskingTestCase):
     """A binary-format result through the extended protocol (raw client)."""
 
