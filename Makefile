@@ -31,7 +31,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 # Stand-alone benchmark tools (scripts/bench): tests/bench/X.c -> $(BUILD)/tools/X
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/tools/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all check unit integration demo bench bench-tools deps clean install
+.PHONY: all check unit integration demo bench bench-tools deps clean install man
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -85,9 +85,51 @@ bench-tools: $(BENCH_BIN)
 bench: deps all bench-tools
 	scripts/bench
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+# Man pages from docs/*.md (scripts/md2man): the CLIs in section 1, the
+# daemons in 8, formats and protocols in 5 as pgward-PAGE.
+MAN1_SRC := $(filter docs/pgward-replay.md docs/pgward-mask.md,$(wildcard docs/pgward-*.md))
+MAN8_SRC := $(filter-out $(MAN1_SRC),$(wildcard docs/pgward-*.md))
+MAN5_SRC := $(filter-out docs/pgward-%.md docs/benchmark.md docs/operations.md,$(wildcard docs/*.md))
+MAN_PAGES := $(MAN1_SRC:docs/%.md=$(BUILD)/man/man1/%.1) \
+	$(MAN8_SRC:docs/%.md=$(BUILD)/man/man8/%.8) \
+	$(MAN5_SRC:docs/%.md=$(BUILD)/man/man5/pgward-%.5)
+MD2MAN := scripts/md2man -v $(shell sed -n 's/^\#define PGWARD_VERSION "\(.*\)"/\1/p' lib/daemon.h)
+
+$(BUILD)/man/man1/%.1: docs/%.md scripts/md2man
+	@mkdir -p $(dir $@)
+	$(MD2MAN) -n $* -s 1 $< > $@.tmp && mv $@.tmp $@
+$(BUILD)/man/man8/%.8: docs/%.md scripts/md2man
+	@mkdir -p $(dir $@)
+	$(MD2MAN) -n $* -s 8 $< > $@.tmp && mv $@.tmp $@
+$(BUILD)/man/man5/pgward-%.5: docs/%.md scripts/md2man
+	@mkdir -p $(dir $@)
+	$(MD2MAN) -n pgward-$* -s 5 $< > $@.tmp && mv $@.tmp $@
+
+man: $(MAN_PAGES)
+
+# PREFIX and DESTDIR as usual. Service files name /usr/local/bin (and
+# /usr/local/share): they are rewritten for PREFIX on the way.
+SHARE    = $(DESTDIR)$(PREFIX)/share
+FIXPATHS = sed -e 's\#/usr/local/bin\#$(PREFIX)/bin\#g' -e 's\#/usr/local/share\#$(PREFIX)/share\#g'
+install: all man
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/man/man1 $(SHARE)/man/man5 $(SHARE)/man/man8
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(filter %.1,$(MAN_PAGES)) $(SHARE)/man/man1/
+	install -m 644 $(filter %.5,$(MAN_PAGES)) $(SHARE)/man/man5/
+	install -m 644 $(filter %.8,$(MAN_PAGES)) $(SHARE)/man/man8/
+	install -d $(SHARE)/doc/pgward/examples
+	install -m 644 docs/examples/* $(SHARE)/doc/pgward/examples/
+	install -m 644 README.md $(wildcard docs/operations.md) $(SHARE)/doc/pgward/
+	install -d $(SHARE)/pgward/systemd
+	set -e; for f in scripts/systemd/*; do \
+		$(FIXPATHS) $$f > $(SHARE)/pgward/systemd/$${f##*/}; \
+		chmod 644 $(SHARE)/pgward/systemd/$${f##*/}; done
+	set -e; for d in scripts/s6/*/; do \
+		s=$(SHARE)/pgward/s6/$$(basename $$d); \
+		install -d $$s/log; \
+		for f in run finish log/run; do \
+			$(FIXPATHS) $$d$$f > $$s/$$f; chmod 755 $$s/$$f; done; \
+		install -m 644 $$d/notification-fd $$s/; done
 
 clean:
 	rm -rf build build-san

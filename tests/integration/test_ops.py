@@ -380,5 +380,62 @@ class S6SuperviseTest(TimedTestCase):
         self.wait_ready("logd")
 
 
+class InstallTest(unittest.TestCase):
+    """`make install` with PREFIX and DESTDIR, from the build under test."""
+
+    def test_install_layout(self):
+        build = pgward_env.build_dir()
+        with tempfile.TemporaryDirectory(prefix="pgward-install-") as dest:
+            # -o all: install what was built; do not rebuild with other flags.
+            p = subprocess.run(["make", "-s", "-C", ROOT, "-o", "all", "BUILD=" + build,
+                                "DESTDIR=" + dest, "PREFIX=/opt/pgward", "install"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=300)
+            self.assertEqual(p.returncode, 0, p.stdout)
+            root = os.path.join(dest, "opt", "pgward")
+            bins = sorted(os.listdir(os.path.join(root, "bin")))
+            built = sorted(os.listdir(os.path.join(build, "bin")))
+            self.assertEqual(bins, built)
+            with open(os.path.join(ROOT, "lib", "daemon.h")) as f:
+                version = re.search(r'PGWARD_VERSION "([^"]+)"', f.read()).group(1)
+            for b in bins:
+                v = subprocess.run([os.path.join(root, "bin", b), "-V"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, timeout=30)
+                self.assertEqual((v.returncode, v.stdout), (0, "%s %s\n" % (b, version)), b)
+                sect = "1" if b in ("pgward-replay", "pgward-mask") else "8"
+                self.assertTrue(os.path.exists(os.path.join(
+                    root, "share", "man", "man" + sect, "%s.%s" % (b, sect))),
+                    "no man page for %s" % b)
+            man5 = os.listdir(os.path.join(root, "share", "man", "man5"))
+            for page in ("pgward-policy.5", "pgward-ipc.5", "pgward-auth-protocol.5",
+                         "pgward-filter-protocol.5", "pgward-logd-protocol.5",
+                         "pgward-audit-log-format.5"):
+                self.assertIn(page, man5)
+            for page in glob.glob(os.path.join(root, "share", "man", "man*", "*")):
+                name = os.path.basename(page).rsplit(".", 1)[0]
+                r = subprocess.run(["man", "-l", "-Tutf8", page], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=60,
+                                   env=dict(os.environ, MANWIDTH="80"))
+                out = re.sub(".\x08", "", r.stdout.decode("utf-8", "replace"))
+                self.assertEqual(r.returncode, 0, page)
+                self.assertRegex(out[:2000], r"NAME\s+%s\s+-\s+\S" % re.escape(name), page)
+                self.assertFalse(re.search(r"\\f[BIR]", out), page)
+                errs = [l for l in r.stderr.decode().splitlines()
+                        if "cannot adjust" not in l and "table wider" not in l
+                        and "around line" not in l]
+                self.assertEqual(errs, [], page)
+            ex = os.listdir(os.path.join(root, "share", "doc", "pgward", "examples"))
+            for d in DAEMONS:
+                self.assertIn(d + ".conf", ex)
+            unit = os.path.join(root, "share", "pgward", "systemd", "pgward-relay.service")
+            with open(unit) as f:
+                self.assertIn("ExecStart=/opt/pgward/bin/pgward-relay ", f.read())
+            for d in DAEMONS:
+                run = os.path.join(root, "share", "pgward", "s6", "pgward-" + d, "run")
+                self.assertTrue(os.access(run, os.X_OK), run)
+                with open(run) as f:
+                    self.assertIn("\nBIN=/opt/pgward/bin\n", f.read())
+
+
 if __name__ == "__main__":
     unittest.main()
