@@ -302,7 +302,7 @@ export_options(struct export *x, int argc, char **argv)
 	int opt;
 	char *end;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+d:f:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:f:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':
 			fputs(EXPORT_USAGE, stdout);

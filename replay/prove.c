@@ -228,7 +228,7 @@ prove_main(int argc, char **argv)
 	const char *keyfile = NULL, *ckfile = NULL, *origin = NULL;
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+d:k:c:o:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:k:c:o:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': c.dir = optarg; break;
 		case 'k': keyfile = optarg; break;
@@ -343,7 +343,7 @@ prove_verify_main(int argc, char **argv)
 	const char *keyfile = NULL, *origin = NULL;
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+k:o:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "k:o:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'k': keyfile = optarg; break;
 		case 'o': origin = optarg; break;

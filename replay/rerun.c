@@ -89,7 +89,7 @@ rerun_main(int argc, char **argv)
 	const char *target = NULL;
 	int pace = 0, opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+d:t:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:t:h", longopts, NULL)) != -1) {
 		if (opt == 'h') {
 			fputs(RERUN_USAGE, stdout);
 			return 0;
@@ -114,7 +114,23 @@ rerun_main(int argc, char **argv)
 	int rc = show_collect(c.dir, argv[optind], &l, &id, err, sizeof err);
 	if (rc != 0)
 		log_fatal(rc, "run: %s", err);
-	PGconn *pg = PQconnectdb(target);
+	/* The replayed session is stamped like the relay stamps the real
+	 * one (the target's conninfo may override it with its own options). */
+	char *user = NULL;
+	for (size_t i = 0; i < l.n && user == NULL; i++) {
+		struct rec r;
+		if (rec_split(&r, l.line[i], l.len[i]) == 0)
+			user = rec_str(&r, "user", NULL);
+	}
+	char options[512];
+	snprintf(options, sizeof options, "-c pgward.session=%s -c pgward.user=%s "
+	    "-c application_name=pgward-replay", id,
+	    user != NULL && strspn(user, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._-") == strlen(user) ? user : "unknown");
+	free(user);
+	const char *const keys[] = { "options", "dbname", NULL };
+	const char *const vals[] = { options, target, NULL };
+	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(pg) != CONNECTION_OK) {
 		char m[512];
 		snprintf(m, sizeof m, "%s", PQerrorMessage(pg));

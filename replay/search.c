@@ -396,7 +396,7 @@ search_main(int argc, char **argv)
 	cli_init(&c);
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+d:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
 		if (opt == 'h') {
 			fputs(SEARCH_USAGE, stdout);
 			return 0;

@@ -165,7 +165,7 @@ sessions_main(int argc, char **argv)
 	cli_init(&c);
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+d:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
 		if (opt == 'h') {
 			fputs(SESSIONS_USAGE, stdout);
 			return 0;

@@ -249,7 +249,7 @@ show_main(int argc, char **argv)
 	cli_init(&c);
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+d:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
 		if (opt == 'h') {
 			fputs(SHOW_USAGE, stdout);
 			return 0;
