@@ -120,6 +120,37 @@ masking_add_catalog_row(struct masking *m, const char *oid, const char *attnum,
 	strmap_put(&m->catalog, key, v);
 }
 
+void
+masking_clear_catalog(struct masking *m)
+{
+	strmap_clear(&m->catalog);
+}
+
+int
+masking_add_catalog_message(struct masking *m, const uint8_t *msg, size_t len)
+{
+	struct pgread r;
+	pgread_init(&r, msg + 5, len - 5);
+	if (pgread_u16(&r) != 5)
+		return -1;
+	char *v[5];
+	int ok = 1;
+	for (int i = 0; i < 5; i++) {
+		int32_t l = (int32_t)pgread_u32(&r);
+		const uint8_t *p = l > 0 ? pgread_bytes(&r, (size_t)l) : NULL;
+		v[i] = (r.failed || l < 0) ? NULL : strndup(p ? (const char *)p : "", (size_t)l);
+		if (v[i] == NULL)
+			ok = 0;
+	}
+	if (ok && pgread_end(&r))
+		masking_add_catalog_row(m, v[0], v[1], v[2], v[3], v[4]);
+	else
+		ok = 0;
+	for (int i = 0; i < 5; i++)
+		free(v[i]);
+	return ok ? 0 : -1;
+}
+
 /* ---- shapes ---- */
 
 static struct mask_shape *
@@ -530,6 +561,11 @@ masking_on_server(struct masking *m, char type, const uint8_t *msg, size_t len, 
 			return 0;
 		return mask_data_row(m, m->current_owned, msg, len, out, outlen);
 	case 'C':
+		if (blen > 0 && (strncmp((const char *)body, "CREATE", 6) == 0 ||
+		    strncmp((const char *)body, "ALTER", 5) == 0 ||
+		    strncmp((const char *)body, "DROP", 4) == 0))
+			m->catalog_stale = 1;
+		/* fall through */
 	case 's':
 	case 'I':
 		set_current(m, NULL);

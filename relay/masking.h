@@ -43,6 +43,7 @@ struct masking {
 	struct mask_shape *current_owned;
 	struct mask_shape *pending_execute_shape;
 	int detect_all;		/* content detection on every text value */
+	int catalog_stale;	/* DDL ran: look the rule tables up again */
 	int copy_out;		/* inside COPY TO STDOUT */
 	int copy_binary;
 	uint64_t values_masked;
@@ -60,6 +61,10 @@ void masking_free(struct masking *m);
 char *masking_catalog_query(const struct masking *m);
 void masking_add_catalog_row(struct masking *m, const char *oid, const char *attnum,
     const char *schema, const char *table, const char *column);
+/* Replaces the catalog map from the DataRows of the catalog query (as
+ * received on the wire). Returns 0 or -1. */
+void masking_clear_catalog(struct masking *m);
+int masking_add_catalog_message(struct masking *m, const uint8_t *msg, size_t len);
 
 /* Client messages that decide which shape later DataRows have. */
 void masking_on_client(struct masking *m, char type, const uint8_t *body, size_t len);

@@ -14,6 +14,7 @@
 #include "records.h"
 #include "results.h"
 #include "session.h"
+#include "sock.h"
 
 /* Client messages held whole: the ones that run statements or change
  * what later ones run, and Terminate. */
@@ -543,6 +544,58 @@ token_expired(struct proxy *p)
 	return 1;
 }
 
+/* After DDL in the session, the tables that column rules name are looked
+ * up again, on the server connection while it is idle, before the next
+ * statement: the answer is read here and never reaches the client. */
+static int
+refresh_mask_catalog(struct proxy *p)
+{
+	struct masking *m = &p->s->masking;
+	if (p->results.count != 0 || flow_has_output(&p->s2c) || p->s2c.len != p->s2c.start)
+		return 0;	/* not idle yet: next time */
+	char *sql = masking_catalog_query(m);
+	m->catalog_stale = 0;
+	if (sql == NULL)
+		return 0;
+	struct pgbuf b;
+	pgbuf_init(&b);
+	pgbuf_begin(&b, 'Q');
+	pgbuf_put_str(&b, sql);
+	pgbuf_end(&b);
+	free(sql);
+	struct endpoint *sv = &p->s->up.ep;
+	int rc = b.failed ? -1 : endpoint_write_all(sv, b.data, b.len, 5000);
+	pgbuf_free(&b);
+	if (rc != 0)
+		return -1;
+	masking_clear_catalog(m);
+	long long deadline = sock_now_ms() + 10000;
+	int failed = 0;
+	for (;;) {
+		uint8_t hdr[5];
+		if (endpoint_read_full(sv, hdr, 5, deadline) != 0)
+			return -1;
+		uint32_t len = pg_be32(hdr + 1);
+		if (len < 4 || len > 16 * 1024 * 1024)
+			return -1;
+		uint8_t *msg = malloc((size_t)len + 1);
+		if (msg == NULL)
+			return -1;
+		memcpy(msg, hdr, 5);
+		if (endpoint_read_full(sv, msg + 5, len - 4, deadline) != 0) {
+			free(msg);
+			return -1;
+		}
+		if (hdr[0] == 'D' && masking_add_catalog_message(m, msg, (size_t)len + 1) != 0)
+			failed = 1;
+		if (hdr[0] == 'E')
+			failed = 1;
+		free(msg);
+		if (hdr[0] == 'Z')
+			return failed ? -1 : 0;
+	}
+}
+
 static enum flow_verdict
 on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 {
@@ -556,6 +609,15 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	}
 	if (strchr("QPEF", type) != NULL && token_expired(p))
 		return FLOW_STOP;
+	if (p->s->masking_on && p->s->masking.catalog_stale && (type == 'Q' || type == 'P') &&
+	    refresh_mask_catalog(p) != 0) {
+		snprintf(p->s->masking.error, sizeof p->s->masking.error,
+		    "the catalog lookup for masking failed after DDL");
+		p->masking_failed = 1;
+		proxy_end(p, "masking failed", "XX000",
+		    "pgward: masking could not be applied after DDL; the session ends");
+		return FLOW_STOP;
+	}
 	if (p->s->masking_on)
 		masking_on_client(&p->s->masking, type, body, blen);
 	switch (type) {
