@@ -10,6 +10,7 @@
 #include "logd/server.h"
 #include "logd/service.h"
 #include "ready.h"
+#include "sandbox.h"
 #include "signnote.h"
 #include "sock.h"
 
@@ -89,6 +90,15 @@ serve(struct logd_service *s, int notify_fd)
 			log_fatal(PGWARD_EXIT_TEMP, "%s", err);
 		nfds = 1;
 	}
+	struct sandbox sb;
+	sandbox_init(&sb);
+	sb.no_tcp = 1;
+	sandbox_allow_dir_of(&sb, s->config_path, SANDBOX_READ);
+	sandbox_allow_dir_of(&sb, s->config.config->signing_key, SANDBOX_READ);
+	sandbox_allow(&sb, s->config.config->directory, SANDBOX_WRITE);
+	if (activated == 0)
+		sandbox_allow_dir_of(&sb, path, SANDBOX_SOCKDIR);
+	sandbox_enter(&sb);
 	daemon_signals();
 	ready_notify(notify_fd);
 	log_debug("serving %d sockets", nfds);
