@@ -11,6 +11,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "ready.h"
+#include "sandbox.h"
 #include "sock.h"
 
 #define DEFAULT_CONFIG "/etc/pgward/filter.conf"
@@ -197,6 +198,15 @@ serve(struct filter_service *s, int notify_fd)
 			log_fatal(PGWARD_EXIT_TEMP, "%s", err);
 		nfds = 1;
 	}
+	struct sandbox sb;
+	sandbox_init(&sb);
+	sb.no_tcp = 1;
+	sandbox_allow_dir_of(&sb, s->config_path, SANDBOX_READ);
+	sandbox_allow_dir_of(&sb, s->config.config->policy, SANDBOX_READ);
+	sandbox_allow(&sb, s->config.config->state_dir, SANDBOX_WRITE);
+	if (activated == 0)
+		sandbox_allow_dir_of(&sb, s->config.config->listen_unix, SANDBOX_SOCKDIR);
+	sandbox_enter(&sb);
 	daemon_signals();
 	ready_notify(notify_fd);
 	log_debug("serving %d sockets, policy generation %llu", nfds, s->generation);
