@@ -20,6 +20,7 @@
 #include "log.h"
 #include "pgproto.h"
 #include "ready.h"
+#include "sandbox.h"
 #include "session.h"
 #include "sock.h"
 #include "tls.h"
@@ -401,6 +402,20 @@ main(int argc, char **argv)
 	open_listeners(&relay);
 	for (int i = 0; i < relay.nlisteners; i++)
 		sock_set_nonblock(relay.listeners[i].fd, 1);
+	/* Sessions inherit this: never the signing key, never the policy. */
+	struct sandbox sb;
+	sandbox_init(&sb);
+	sandbox_allow_dir_of(&sb, relay.config_path, SANDBOX_READ);
+	sandbox_allow_dir_of(&sb, relay.cfg->tls_cert, SANDBOX_READ);
+	sandbox_allow_dir_of(&sb, relay.cfg->tls_key, SANDBOX_READ);
+	sandbox_allow_dir_of(&sb, relay.cfg->passfile, SANDBOX_READ);
+	sandbox_allow_dir_of(&sb, relay.cfg->mask_key, SANDBOX_READ);
+	sandbox_allow_dir_of(&sb, relay.cfg->filter_generation_file, SANDBOX_READ);
+	for (int i = 0; i < relay.cfg->nlisten_unix; i++)
+		sandbox_allow_dir_of(&sb, relay.cfg->listen_unix[i], SANDBOX_SOCKDIR);
+	for (int i = 0; i < relay.cfg->nconnections; i++)
+		sandbox_allow_conninfo(&sb, relay.cfg->connections[i].conninfo);
+	sandbox_enter(&sb);
 	log_info("ready: %d listening sockets, TLS %s", relay.nlisteners,
 	    relay.tls ? "on" : "off");
 	ready_notify(o.notify_fd);
