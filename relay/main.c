@@ -47,6 +47,7 @@ struct child {
 
 struct relay {
 	const char *config_path;
+	int activated;		/* sockets came from systemd: not ours to unlink */
 	uint8_t mask_key[256];
 	size_t mask_key_len;
 	struct relay_config *cfg;
@@ -106,6 +107,7 @@ open_listeners(struct relay *r)
 	int nact = sock_activation_count();
 	char err[512];
 	if (nact > 0) {
+		r->activated = 1;
 		for (int i = 0; i < nact && r->nlisteners < 2 * RELAY_MAX_LISTEN; i++) {
 			struct sockaddr_storage ss;
 			socklen_t sl = sizeof ss;
@@ -443,7 +445,7 @@ main(int argc, char **argv)
 				accept_one(&relay.listeners[i]);
 	}
 	shutdown_sessions();
-	for (int i = 0; i < relay.cfg->nlisten_unix; i++)
+	for (int i = 0; !relay.activated && i < relay.cfg->nlisten_unix; i++)
 		unlink(relay.cfg->listen_unix[i]);
 	log_info("stopped");
 	relay_config_free(relay.cfg);

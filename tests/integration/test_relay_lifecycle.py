@@ -408,9 +408,9 @@ class DaemonTest(TimedTestCase):
         relay.prepare()
         with open(os.path.join(repo, "docs", "examples", "relay.conf")) as f:
             text = f.read()
-        text = (text.replace("/etc/pgward/relay.crt", relay.tls_cert)
-                .replace("/etc/pgward/relay.key", relay.tls_key)
-                .replace("/etc/pgward/pgpass", relay.passfile))
+        text = (text.replace("/etc/pgward/relay/relay.crt", relay.tls_cert)
+                .replace("/etc/pgward/relay/relay.key", relay.tls_key)
+                .replace("/etc/pgward/relay/pgpass", relay.passfile))
         conf = os.path.join(relay.dir, "example.conf")
         with open(conf, "w") as f:
             f.write(text)
@@ -418,7 +418,7 @@ class DaemonTest(TimedTestCase):
                            stdout=subprocess.PIPE, text=True, timeout=10)
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(os.path.join(repo, "docs", "examples", "auth.conf")) as f:
-            text = f.read().replace("/etc/pgward/jwks.json", suite.issuer.jwks)
+            text = f.read().replace("/etc/pgward/auth/jwks.json", suite.issuer.jwks)
         conf = os.path.join(relay.dir, "auth-example.conf")
         with open(conf, "w") as f:
             f.write(text)
@@ -432,7 +432,7 @@ class DaemonTest(TimedTestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=10)
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(os.path.join(repo, "docs", "examples", "logd.conf")) as f:
-            text = (f.read().replace("/etc/pgward/logd.key", key)
+            text = (f.read().replace("/etc/pgward/logd/logd.key", key)
                     .replace("/var/lib/pgward/log", os.path.join(relay.dir, "log"))
                     .replace("/run/pgward/logd.sock", os.path.join(relay.dir, "logd.sock")))
         conf = os.path.join(relay.dir, "logd-example.conf")
@@ -443,7 +443,7 @@ class DaemonTest(TimedTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         filter_exe = os.path.join(os.path.dirname(relay.exe), "pgward-filter")
         with open(os.path.join(repo, "docs", "examples", "filter.conf")) as f:
-            text = (f.read().replace("/etc/pgward/policy.conf",
+            text = (f.read().replace("/etc/pgward/filter/policy.conf",
                                      os.path.join(repo, "docs", "examples", "policy.conf"))
                     .replace("/var/lib/pgward/filter", os.path.join(relay.dir, "filter-state")))
         conf = os.path.join(relay.dir, "filter-example.conf")
