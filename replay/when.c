@@ -8,9 +8,11 @@ when_format(time_t t, long usec, char out[WHEN_LEN])
 {
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	snprintf(out, WHEN_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+	char tmp[96];
+	snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, usec);
+	    tm.tm_sec, usec % 1000000);
+	snprintf(out, WHEN_LEN, "%.27s", tmp);
 }
 
 static int

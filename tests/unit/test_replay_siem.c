@@ -1,0 +1,314 @@
+/* pgward-replay's SIEM encodings and search helpers without processes:
+ * CEF and RFC 5424 escaping with hostile values, syslog truncation with
+ * the SHA-256 of the whole SQL, OCSF attributes, record member reading,
+ * time windows, identifier and keyword matching. */
+
+#include <check.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auditrec.h"
+#include "replay/match.h"
+#include "replay/rec.h"
+#include "replay/siem.h"
+#include "replay/when.h"
+
+static char *
+esc(void (*fn)(struct siem_buf *, const char *, size_t), const char *s, size_t n)
+{
+	struct siem_buf b = { 0 };
+	fn(&b, s, n);
+	siem_puts(&b, "");
+	return b.p;
+}
+
+static void
+sd_line(struct siem_buf *b, const char *s, size_t n)
+{
+	siem_sd_value(b, s, n, 1);
+}
+
+static void
+sd_raw(struct siem_buf *b, const char *s, size_t n)
+{
+	siem_sd_value(b, s, n, 0);
+}
+
+#define ESC_EQ(fn, in, want) do { \
+	char *got_ = esc(fn, in, sizeof(in) - 1); \
+	ck_assert_str_eq(got_, want); \
+	free(got_); \
+} while (0)
+
+START_TEST(cef_header_escaping)
+{
+	ESC_EQ(siem_cef_header, "a|b\\c=d", "a\\|b\\\\c=d");
+	ESC_EQ(siem_cef_header, "x\ny\rz", "x y z");
+	ESC_EQ(siem_cef_header, "]\"", "]\"");
+}
+END_TEST
+
+START_TEST(cef_extension_escaping)
+{
+	ESC_EQ(siem_cef_value, "a=b", "a\\=b");
+	ESC_EQ(siem_cef_value, "back\\slash", "back\\\\slash");
+	ESC_EQ(siem_cef_value, "pipe|stays", "pipe|stays");
+	ESC_EQ(siem_cef_value, "l1\nl2\r", "l1\\nl2\\r");
+	ESC_EQ(siem_cef_value, "] \" ok", "] \" ok");
+	ESC_EQ(siem_cef_value, "\\=", "\\\\\\=");
+	/* Not UTF-8: U+FFFD each bad byte; good UTF-8 kept. */
+	ESC_EQ(siem_cef_value, "caf\xc3\xa9 \xff\xfe end", "caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd end");
+	ESC_EQ(siem_cef_value, "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd");	/* overlong */
+	ESC_EQ(siem_cef_value, "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");	/* surrogate */
+}
+END_TEST
+
+START_TEST(rfc5424_param_value_escaping)
+{
+	ESC_EQ(sd_raw, "a\"b]c\\d", "a\\\"b\\]c\\\\d");
+	ESC_EQ(sd_raw, "= | [", "= | [");
+	/* Octet-counted framing: control characters pass (the RFC allows
+	 * them); line framing: rsyslog's #ooo. */
+	ESC_EQ(sd_raw, "l1\nl2", "l1\nl2");
+	ESC_EQ(sd_line, "l1\nl2\t\x7f", "l1#012l2#011#177");
+	ESC_EQ(sd_line, "\xff]", "\xef\xbf\xbd\\]");
+}
+END_TEST
+
+/* A record line as the relay writes it (hash not checked by siem). */
+static char *
+record(const char *payload, size_t *len)
+{
+	json_t *p = json_loads(payload, 0, NULL);
+	ck_assert_ptr_nonnull(p);
+	uint8_t prev[32] = { 0 }, h[32];
+	char err[256];
+	char *l = auditrec_build(7, "2026-11-27T03:12:05.123456Z", prev, p, len, h, err,
+	    sizeof err);
+	json_decref(p);
+	ck_assert_ptr_nonnull(l);
+	(*len)--;
+	return l;
+}
+
+static const char hostile_intent[] =
+    "{\"type\":\"intent\",\"session\":\"s1\",\"user\":\"bo|b=\",\"groups\":[\"a]\",\"b\\\"\"],"
+    "\"connection\":\"shop\",\"role\":\"app_write\",\"n\":1,\"protocol\":\"simple\","
+    "\"decision\":\"deny\",\"rule\":\"r\\\\1\","
+    "\"sql\":\"delete from orders -- a|b=c\\\\d]e\\\"f\\nnext caf\\u00e9 \\ud83d\\ude00\"}";
+static const char hostile_sql[] =
+    "delete from orders -- a|b=c\\d]e\"f\nnext caf\xc3\xa9 \xf0\x9f\x98\x80";
+
+START_TEST(cef_event_of_a_hostile_record)
+{
+	size_t len;
+	char *l = record(hostile_intent, &len);
+	struct siem_opts o = { .format = SIEM_CEF, .hostname = "h", .max_bytes = 2048 };
+	struct siem_buf b = { 0 };
+	ck_assert_int_eq(siem_record(&o, &b, l, len, NULL), 0);
+	ck_assert(strncmp(b.p, "CEF:0|pgward|pgward|", 20) == 0);
+	ck_assert_ptr_nonnull(strstr(b.p, "|intent|intent deny|7|rt=1795749125123 "));
+	ck_assert_ptr_nonnull(strstr(b.p, " suser=bo|b\\= "));
+	ck_assert_ptr_nonnull(strstr(b.p, " cs2Label=sql cs2=delete from orders -- a|b\\=c\\\\d]e\"f\\nnext caf\xc3\xa9 \xf0\x9f\x98\x80"));
+	ck_assert_ptr_nonnull(strstr(b.p, " act=deny"));
+	/* One line. */
+	ck_assert_ptr_eq(strchr(b.p, '\n'), b.p + b.n - 1);
+	siem_buf_free(&b);
+	free(l);
+}
+END_TEST
+
+START_TEST(syslog_event_of_a_hostile_record)
+{
+	size_t len;
+	char *l = record(hostile_intent, &len);
+	struct siem_opts o = { .format = SIEM_SYSLOG, .hostname = "host", .max_bytes = 2048 };
+	struct siem_buf b = { 0 };
+	ck_assert_int_eq(siem_record(&o, &b, l, len, NULL), 0);
+	ck_assert(strncmp(b.p, "<132>1 2026-11-27T03:12:05.123456Z host pgward - intent "
+	    "[pgward@32473 seq=\"7\"", 75) == 0);
+	ck_assert_ptr_nonnull(strstr(b.p, " user=\"bo|b=\""));
+	ck_assert_ptr_nonnull(strstr(b.p, " groups=\"a\\],b\\\"\""));
+	ck_assert_ptr_nonnull(strstr(b.p, " sql=\"delete from orders -- a|b=c\\\\d\\]e\\\"f#012next caf\xc3\xa9 \xf0\x9f\x98\x80\"]"));
+	unsigned char h[32];
+	unsigned hl;
+	char hex[65];
+	EVP_Digest(hostile_sql, sizeof hostile_sql - 1, h, &hl, EVP_sha256(), NULL);
+	auditrec_hex(h, 32, hex);
+	char want[128];
+	snprintf(want, sizeof want, " sql_sha256=\"%s\"", hex);
+	ck_assert_ptr_nonnull(strstr(b.p, want));
+	ck_assert_ptr_null(strstr(b.p, "sql_truncated"));
+	ck_assert_ptr_eq(strchr(b.p, '\n'), b.p + b.n - 1);
+	siem_buf_free(&b);
+	/* Octet counting keeps the newline and prefixes the length. */
+	o.octet_counting = 1;
+	ck_assert_int_eq(siem_record(&o, &b, l, len, NULL), 0);
+	char *sp = strchr(b.p, ' ');
+	ck_assert_uint_eq(strtoul(b.p, NULL, 10), b.n - (size_t)(sp + 1 - b.p));
+	ck_assert_ptr_nonnull(strstr(b.p, "e\\\"f\nnext"));
+	siem_buf_free(&b);
+	free(l);
+}
+END_TEST
+
+START_TEST(syslog_truncates_long_sql_at_a_character)
+{
+	/* 3000 x "é]" : every cut must fall between characters and escapes. */
+	struct siem_buf p = { 0 };
+	siem_puts(&p, "{\"type\":\"intent\",\"session\":\"s\",\"user\":\"u\",\"decision\":\"allow\",\"sql\":\"");
+	for (int i = 0; i < 3000; i++)
+		siem_puts(&p, "\\u00E9]");
+	siem_puts(&p, "\"}");
+	size_t len;
+	char *l = record(p.p, &len);
+	for (size_t max = 480; max <= 4096; max += 97) {
+		struct siem_opts o = { .format = SIEM_SYSLOG, .hostname = "h", .max_bytes = max };
+		struct siem_buf b = { 0 };
+		ck_assert_int_eq(siem_record(&o, &b, l, len, NULL), 0);
+		ck_assert_uint_le(b.n - 1, max);
+		ck_assert_ptr_nonnull(strstr(b.p, "sql_truncated=\"true\""));
+		ck_assert_ptr_nonnull(strstr(b.p, "sql_bytes=\"9000\""));
+		char *s = strstr(b.p, " sql=\"");
+		ck_assert_ptr_nonnull(s);
+		char *e = strstr(s, "\"] ");
+		ck_assert_ptr_nonnull(e);
+		/* The value: whole characters and escapes only ("é", "\]"). */
+		size_t vl = (size_t)(e - (s + 6));
+		ck_assert_uint_eq(vl % 2, 0);
+		for (size_t k = 0; k < vl; k += 2)
+			ck_assert(memcmp(s + 6 + k, k % 4 == 0 ? "\xc3\xa9" : "\\]", 2) == 0);
+		siem_buf_free(&b);
+	}
+	siem_buf_free(&p);
+	free(l);
+}
+END_TEST
+
+START_TEST(ocsf_required_attributes)
+{
+	size_t len;
+	char *l = record(hostile_intent, &len);
+	struct siem_session sess = { .client = "10.1.2.3:5432", .sub = "sub-1" };
+	struct siem_opts o = { .format = SIEM_OCSF, .hostname = "h", .max_bytes = 2048 };
+	struct siem_buf b = { 0 };
+	ck_assert_int_eq(siem_record(&o, &b, l, len, &sess), 0);
+	json_t *j = json_loads(b.p, 0, NULL);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "class_uid")), 6005);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "activity_id")), 4);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "type_uid")), 600504);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "action_id")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "disposition_id")), 2);
+	json_t *a = json_object_get(j, "actor");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(a, "user"), "name")), "bo|b=");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(a, "user"), "uid")), "sub-1");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(a, "session"), "uid")), "s1");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "src_endpoint"), "ip")), "10.1.2.3");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "query_info"),
+	    "datastore_query")), hostile_sql);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "time")), 1795749125123);
+	json_decref(j);
+	siem_buf_free(&b);
+	free(l);
+}
+END_TEST
+
+START_TEST(rec_members_and_strings)
+{
+	size_t len, n;
+	char *l = record(hostile_intent, &len);
+	struct rec r;
+	ck_assert_int_eq(rec_split(&r, l, len), 0);
+	ck_assert_uint_eq(r.seq, 7);
+	ck_assert(rec_eq(&r, "type", "intent"));
+	ck_assert(rec_has(&r, "groups", "a]"));
+	ck_assert(!rec_has(&r, "groups", "b"));
+	int bin;
+	char *sql = rec_sql(&r, &n, &bin);
+	ck_assert_uint_eq(n, sizeof hostile_sql - 1);
+	ck_assert(memcmp(sql, hostile_sql, n) == 0 && !bin);
+	free(sql);
+	struct rec_span t = rec_type(l, len);
+	ck_assert(t.n == 6 && memcmp(t.p, "intent", 6) == 0);
+	free(l);
+	l = record("{\"type\":\"intent\",\"sql\":{\"base64\":\"/w==\"}}", &len);
+	ck_assert_int_eq(rec_split(&r, l, len), 0);
+	sql = rec_sql(&r, &n, &bin);
+	ck_assert(n == 1 && (unsigned char)sql[0] == 0xff && bin);
+	free(sql);
+	free(l);
+}
+END_TEST
+
+START_TEST(times)
+{
+	char a[WHEN_LEN], b[WHEN_LEN];
+	int m;
+	time_t now = 1795749125;	/* 2026-11-27T03:12:05Z */
+	ck_assert_int_eq(when_parse("03:12", now, a, &m), 0);
+	ck_assert_str_eq(a, "2026-11-27T03:12:00.000000Z");
+	ck_assert(m);
+	ck_assert_int_eq(when_parse("2026-11-27T05:12:30.5+02:00", now, a, &m), 0);
+	ck_assert_str_eq(a, "2026-11-27T03:12:30.500000Z");
+	ck_assert_int_eq(when_parse("2026-11-27 03:12:30Z", now, a, &m), 0);
+	ck_assert_str_eq(a, "2026-11-27T03:12:30.000000Z");
+	ck_assert_int_eq(when_parse("3:12", now, a, &m), -1);
+	ck_assert_int_eq(when_parse("25:00", now, a, &m), -1);
+	ck_assert_int_eq(when_at("03:12", now, a, b), 0);
+	ck_assert_str_eq(a, "2026-11-27T03:11:00.000000Z");
+	ck_assert_str_eq(b, "2026-11-27T03:13:59.999999Z");
+	ck_assert_int_eq(when_ms("2026-11-27T03:12:05.123456Z"), 1795749125123);
+}
+END_TEST
+
+START_TEST(identifiers_and_keywords)
+{
+	const char *q = "DELETE FROM public.\"Orders\" o WHERE o.id=1";
+	ck_assert(match_identifier(q, strlen(q), "orders"));
+	ck_assert(!match_identifier(q, strlen(q), "order"));
+	ck_assert(!match_identifier("select * from orders_old", 24, "orders"));
+	ck_assert(match_identifier("select 1 from x,ORDERS", 22, "orders"));
+	char kw[32];
+	match_first_keyword(" /* c */ -- x\n (delete from t", 29, kw, sizeof kw);
+	ck_assert_str_eq(kw, "DELETE");
+	match_first_keyword("", 0, kw, sizeof kw);
+	ck_assert_str_eq(kw, "");
+	struct match_ci m;
+	ck_assert_int_eq(match_ci_init(&m, "OrDeRs"), 0);
+	const char *h = "xxxx from ORDERS where";
+	ck_assert_ptr_eq(match_ci_find(&m, h, strlen(h)), h + 10);
+	ck_assert_ptr_null(match_ci_find(&m, h, 15));
+}
+END_TEST
+
+static Suite *
+replay_siem_suite(void)
+{
+	Suite *s = suite_create("replay_siem");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, cef_header_escaping);
+	tcase_add_test(tc, cef_extension_escaping);
+	tcase_add_test(tc, rfc5424_param_value_escaping);
+	tcase_add_test(tc, cef_event_of_a_hostile_record);
+	tcase_add_test(tc, syslog_event_of_a_hostile_record);
+	tcase_add_test(tc, syslog_truncates_long_sql_at_a_character);
+	tcase_add_test(tc, ocsf_required_attributes);
+	tcase_add_test(tc, rec_members_and_strings);
+	tcase_add_test(tc, times);
+	tcase_add_test(tc, identifiers_and_keywords);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(replay_siem_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
