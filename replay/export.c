@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,28 @@ export_session_free(void *v)
 	struct siem_session *s = v;
 	free(s->client);
 	free(s->sub);
+	free(s->groups);
 	free(s);
+}
+
+/* The groups of a session_start as "a,b". */
+static char *
+export_groups(const struct rec *r)
+{
+	const struct rec_span *g = rec_get(r, "groups");
+	json_t *a = g != NULL ? json_loadb(g->p, g->n, JSON_DECODE_ANY, NULL) : NULL;
+	struct siem_buf b = { 0 };
+	size_t i;
+	json_t *v;
+	siem_puts(&b, "");
+	json_array_foreach(a, i, v) {
+		if (i > 0)
+			siem_puts(&b, ",");
+		if (json_is_string(v))
+			siem_puts(&b, json_string_value(v));
+	}
+	json_decref(a);
+	return b.p;
 }
 
 /* The session_start of a session that began before the export: the first
@@ -97,6 +119,7 @@ export_find_session(struct export *x, const char *id)
 			if (rec_split(&r, line, len) == 0 && rec_eq(&r, "type", "session_start")) {
 				s->client = rec_str(&r, "client", NULL);
 				s->sub = rec_str(&r, "sub", NULL);
+				s->groups = export_groups(&r);
 			}
 			found = 1;
 		}
@@ -129,6 +152,7 @@ export_session(struct export *x, const char *line, size_t len)
 		}
 		s->client = rec_str(&r, "client", NULL);
 		s->sub = rec_str(&r, "sub", NULL);
+		s->groups = export_groups(&r);
 		strmap_put(&x->sessions, id, s);
 		return s;
 	}

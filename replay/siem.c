@@ -693,6 +693,8 @@ siem_record(const struct siem_opts *o, struct siem_buf *b, const char *line,
 		siem_facts_free(&f);
 		return -1;
 	}
+	if (f.groups == NULL && sess != NULL && sess->groups != NULL)
+		f.groups = strdup(sess->groups);
 	int rc = o->format == SIEM_OCSF ? siem_ocsf(b, &f, sess) :
 	    o->format == SIEM_CEF ? siem_cef(b, &f, sess) : siem_syslog(o, b, &f, sess);
 	siem_facts_free(&f);

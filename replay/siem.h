@@ -41,6 +41,7 @@ enum siem_format { SIEM_JSONL, SIEM_OCSF, SIEM_CEF, SIEM_SYSLOG };
 struct siem_session {
 	char *client;
 	char *sub;
+	char *groups;	/* "a,b" */
 };
 
 struct siem_opts {
