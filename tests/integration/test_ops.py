@@ -16,11 +16,11 @@ import time
 import unittest
 
 import pgward_env
+import pgward_s6
 from pgward_testing import TimedTestCase
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SYSTEMD_DIR = os.path.join(ROOT, "scripts", "systemd")
-S6_DIR = os.path.join(ROOT, "scripts", "s6")
 DAEMONS = ("auth", "logd", "filter", "relay")
 
 
@@ -93,23 +93,7 @@ CLEAR_ERRORS = ("pgward: ", "Connection refused", "could not connect to server",
 
 
 def s6_tool(name):
-    path = shutil.which(name)
-    if path is None:
-        raise AssertionError("%s not found: install the s6 package "
-                             "(scripts/install-deps lists it)" % name)
-    return path
-
-
-def set_vars(path, **values):
-    """Rewrites the VAR=value lines at the top of a run script."""
-    with open(path) as f:
-        text = f.read()
-    for k, v in values.items():
-        text, n = re.subn(r"^%s=.*$" % k, "%s=%s" % (k, v), text, count=1, flags=re.M)
-        if n != 1:
-            raise AssertionError("%s: no %s= line" % (path, k))
-    with open(path, "w") as f:
-        f.write(text)
+    return pgward_s6.tool(name)
 
 
 class S6SuperviseTest(TimedTestCase):
@@ -124,8 +108,7 @@ class S6SuperviseTest(TimedTestCase):
         for t in ("s6-svscan", "s6-svstat", "s6-svwait", "s6-svc", "s6-svscanctl", "s6-log", "s6-svok"):
             s6_tool(t)
         cls.base = pgward_env.make_tempdir("pgward-s6-")
-        cls.scan = os.path.join(cls.base, "scan")
-        cls.svscan = None
+        cls.s6 = None
         cls.cluster = cls.issuer = None
         try:
             cls._start()
@@ -151,69 +134,29 @@ class S6SuperviseTest(TimedTestCase):
                                      directory=d("relay"))
         cls.daemons = {"auth": cls.auth, "logd": cls.logd, "filter": cls.filter,
                        "relay": cls.relay}
-        for name, dm in cls.daemons.items():
-            dm.prepare()
-            pgward_env.write_file(dm.conf_path, dm.config_text(), 0o600)
-        shutil.copytree(S6_DIR, cls.scan)
-        for name in DAEMONS:
-            sv = os.path.join(cls.scan, "pgward-" + name)
-            set_vars(os.path.join(sv, "run"), USER="", BIN=os.path.dirname(
-                bin_path("pgward-auth")), CONF=cls.daemons[name].conf_path,
-                RUNDIR=cls.base)
-            set_vars(os.path.join(sv, "log", "run"), USER="",
-                     LOGDIR=os.path.join(cls.base, "s6log", name))
-        cls.svscan_out = open(os.path.join(cls.base, "svscan.out"), "ab")
-        cls.svscan = subprocess.Popen([s6_tool("s6-svscan"), cls.scan], stdin=subprocess.DEVNULL,
-                                      stdout=cls.svscan_out, stderr=cls.svscan_out,
-                                      start_new_session=True)
-        # Starting the scan directory brings the suite up in order.
-        cls.wait_ready("relay", 60)
+        cls.s6 = pgward_s6.S6Scan(cls.base, cls.daemons).start()
+        cls.scan = cls.s6.scan
 
     @classmethod
     def svdir(cls, name):
-        return os.path.join(cls.scan, "pgward-" + name)
+        return cls.s6.svdir(name)
 
     @classmethod
     def wait_ready(cls, name, timeout=30):
-        # s6-svwait needs a running s6-supervise: s6-svscan starts it.
-        deadline = time.monotonic() + 10
-        while subprocess.run([s6_tool("s6-svok"), cls.svdir(name)]).returncode != 0:
-            if time.monotonic() > deadline:
-                raise AssertionError("s6-svscan did not start s6-supervise for pgward-" + name)
-            time.sleep(0.05)
-        p = subprocess.run([s6_tool("s6-svwait"), "-U", "-t", str(int(timeout * 1000)),
-                            cls.svdir(name)], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=timeout + 10)
-        if p.returncode != 0:
-            raise AssertionError("pgward-%s not up and ready under s6 within %ds:\n%s"
-                                 % (name, timeout, cls.diag_log(name)))
+        cls.s6.wait_ready(name, timeout)
 
     @classmethod
     def diag_log(cls, name):
-        path = os.path.join(cls.base, "s6log", name, "current")
-        try:
-            with open(path, errors="replace") as f:
-                return f.read()[-4000:]
-        except OSError as e:
-            return str(e)
+        return cls.s6.log_tail(name)
 
     @classmethod
     def pid(cls, name):
-        out = subprocess.run([s6_tool("s6-svstat"), "-o", "pid,ready", cls.svdir(name)],
-                             stdout=subprocess.PIPE, text=True, timeout=10).stdout.split()
-        return int(out[0]), out[1] == "true"
+        return cls.s6.pid(name)
 
     @classmethod
     def _stop(cls):
-        if cls.svscan is not None:
-            subprocess.run([shutil.which("s6-svscanctl"), "-t", cls.scan], timeout=10)
-            try:
-                cls.svscan.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(cls.svscan.pid, signal.SIGKILL)
-                cls.svscan.wait()
-            cls.svscan_out.close()
-        cls.kill_leftovers()
+        if cls.s6 is not None:
+            cls.s6.stop()
         if cls.issuer is not None:
             cls.issuer.stop()
         if cls.cluster is not None:
@@ -223,22 +166,8 @@ class S6SuperviseTest(TimedTestCase):
 
     @classmethod
     def kill_leftovers(cls):
-        """Session processes of a relay killed with -9 outlive it until
-        their clients leave; end ours (found by our config path)."""
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if any(a.startswith(cls.base.encode()) for a in argv) and \
-                    os.path.basename(argv[0]).startswith(b"pgward-"):
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except OSError:
-                    pass
+        if cls.s6 is not None:
+            cls.s6.kill_leftovers()
 
     @classmethod
     def tearDownClass(cls):
