@@ -1,5 +1,7 @@
 #include "auditrec.h"
 
+#include "sha256.h"
+
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -99,14 +101,7 @@ auditrec_ts_ok(const char *ts)
 static int
 auditrec_sha256(const void *a, size_t alen, uint8_t out[32])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int n = 0;
-	int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-	    EVP_DigestUpdate(ctx, a, alen) == 1 &&
-	    EVP_DigestUpdate(ctx, "}", 1) == 1 &&
-	    EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == 32;
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : -1;
+	return sha256_parts(a, alen, "}", 1, NULL, 0, out);
 }
 
 static int

@@ -1,5 +1,7 @@
 #include "merkle.h"
 
+#include "sha256.h"
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,15 +21,8 @@ static void
 merkle_hash2(uint8_t prefix, const void *a, size_t alen, const void *b,
     size_t blen, uint8_t out[MERKLE_HASH_LEN])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int n = 0;
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, &prefix, 1) != 1 ||
-	    (alen > 0 && EVP_DigestUpdate(ctx, a, alen) != 1) ||
-	    (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
-	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != MERKLE_HASH_LEN)
+	if (sha256_parts(&prefix, 1, a, alen, b, blen, out) != 0)
 		merkle_fail();
-	EVP_MD_CTX_free(ctx);
 }
 
 void

@@ -1,9 +1,13 @@
 #include "audit.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "pgproto.h"
+#include "sock.h"
 
 void
 audit_init(struct audit *a, const char *socket, int timeout_ms)
@@ -14,13 +18,6 @@ audit_init(struct audit *a, const char *socket, int timeout_ms)
 	a->c.fd = -1;
 }
 
-static json_t *
-append_request(json_t *rec)
-{
-	return json_pack("{s:i, s:s, s:O}", "v", PGWARD_IPC_VERSION, "op", "append",
-	    "record", rec);
-}
-
 static void
 disconnect(struct audit *a)
 {
@@ -28,35 +25,54 @@ disconnect(struct audit *a)
 	a->nsent = 0;
 }
 
+/* Appends one append request line for rec to b. */
 static int
-send_record(struct audit *a, json_t *rec, char *err, size_t errlen)
+put_request(struct pgbuf *b, json_t *rec)
 {
-	json_t *req = append_request(rec);
-	if (req == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	int rc = ipc_client_send(&a->c, req, a->timeout_ms, err, errlen);
+	json_t *req = json_pack("{s:i, s:s, s:O}", "v", PGWARD_IPC_VERSION, "op", "append",
+	    "record", rec);
+	char *line = req ? json_dumps(req, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 	json_decref(req);
-	return rc;
+	if (line == NULL)
+		return -1;
+	pgbuf_put(b, line, strlen(line));
+	pgbuf_put_u8(b, '\n');
+	free(line);
+	return b->failed ? -1 : 0;
 }
 
-/* Connects if needed and (re)sends queued records not on this connection. */
+/* Sends every queued record not yet on this connection, and rec if given,
+ * in one write: the queue rides along with the next intent. */
 static int
-ensure_connected(struct audit *a, char *err, size_t errlen)
+send_pending(struct audit *a, json_t *rec, char *err, size_t errlen)
 {
 	if (a->c.fd < 0) {
 		a->nsent = 0;
 		if (ipc_client_open(&a->c, a->socket, a->timeout_ms, err, errlen) != 0)
 			return -1;
 	}
-	while (a->nsent < a->nunacked) {
-		if (send_record(a, a->unacked[a->nsent], err, errlen) != 0) {
-			disconnect(a);
-			return -1;
-		}
-		a->nsent++;
+	if (a->nsent == a->nunacked && rec == NULL)
+		return 0;
+	struct pgbuf b;
+	pgbuf_init(&b);
+	int rc = 0;
+	for (int i = a->nsent; i < a->nunacked && rc == 0; i++)
+		rc = put_request(&b, a->unacked[i]);
+	if (rc == 0 && rec != NULL)
+		rc = put_request(&b, rec);
+	if (rc != 0) {
+		pgbuf_free(&b);
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
+	if (sock_write_all(a->c.fd, b.data, b.len, a->timeout_ms) != 0) {
+		snprintf(err, errlen, "%s", errno == ETIMEDOUT ? "timed out" : strerror(errno));
+		pgbuf_free(&b);
+		disconnect(a);
+		return -1;
+	}
+	pgbuf_free(&b);
+	a->nsent = a->nunacked;
 	return 0;
 }
 
@@ -81,16 +97,15 @@ read_reply(struct audit *a, uint64_t *seq, char *err, size_t errlen)
 	return rc;
 }
 
-/* Collects the replies for queued records. */
+/* Collects the replies for queued records that were sent. A refused one
+ * (disk full) stays queued and the connection is dropped, so it and the
+ * rest are sent again later, in order. */
 static int
 drain_acks(struct audit *a, char *err, size_t errlen)
 {
 	while (a->nsent > 0) {
 		int rc = read_reply(a, NULL, err, errlen);
-		if (rc < 0)
-			return -1;
-		/* A refused record (disk full) stays queued for the next try. */
-		if (rc > 0) {
+		if (rc != 0) {
 			disconnect(a);
 			return -1;
 		}
@@ -106,26 +121,26 @@ int
 audit_append_durable(struct audit *a, json_t *rec, uint64_t *seq, char *err,
     size_t errlen)
 {
+	/* A kept connection may have been closed by a logd restart since its
+	 * last use: then everything is tried once more on a new one (a failed
+	 * send delivered nothing; queued records are sent again). */
 	int reused = a->c.fd >= 0;
-	if (ensure_connected(a, err, errlen) != 0 || drain_acks(a, err, errlen) != 0) {
-		/* A logd restart since the last record: try once on a new
-		 * connection (queued records are resent there). */
-		if (!reused || ensure_connected(a, err, errlen) != 0 ||
-		    drain_acks(a, err, errlen) != 0)
-			return -1;
-		reused = 0;
-	}
-	if (send_record(a, rec, err, errlen) != 0) {
-		disconnect(a);
-		/* Nothing of it was read if the send failed: safe to repeat. */
-		if (!reused || ensure_connected(a, err, errlen) != 0 ||
-		    send_record(a, rec, err, errlen) != 0) {
-			disconnect(a);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (send_pending(a, rec, err, errlen) != 0) {
+			if (reused && attempt == 0)
+				continue;
 			return -1;
 		}
+		if (drain_acks(a, err, errlen) != 0) {
+			if (reused && attempt == 0 && a->c.fd < 0) {
+				/* The intent was sent on a dead connection: not read. */
+				continue;
+			}
+			return -1;
+		}
+		return read_reply(a, seq, err, errlen) == 0 ? 0 : -1;
 	}
-	int rc = read_reply(a, seq, err, errlen);
-	return rc == 0 ? 0 : -1;
+	return -1;
 }
 
 void
@@ -134,7 +149,7 @@ audit_append_later(struct audit *a, json_t *rec)
 	char err[256];
 	if (a->nunacked == AUDIT_MAX_UNACKED) {
 		/* Bounded memory: wait for logd rather than drop anything. */
-		if (ensure_connected(a, err, sizeof err) != 0 ||
+		if (send_pending(a, NULL, err, sizeof err) != 0 ||
 		    drain_acks(a, err, sizeof err) != 0) {
 			log_error("audit record lost: %s, and %d records are waiting",
 			    err, a->nunacked);
@@ -143,8 +158,17 @@ audit_append_later(struct audit *a, json_t *rec)
 		}
 	}
 	a->unacked[a->nunacked++] = rec;
-	if (ensure_connected(a, err, sizeof err) != 0)
-		log_debug("audit record queued: %s", err);
+	/* Sent with the next intent, or by audit_flush when the session idles. */
+	if (a->nunacked - a->nsent >= AUDIT_BATCH && send_pending(a, NULL, err, sizeof err) != 0)
+		log_debug("audit records queued: %s", err);
+}
+
+void
+audit_flush(struct audit *a)
+{
+	char err[256];
+	if (a->nunacked > a->nsent && send_pending(a, NULL, err, sizeof err) != 0)
+		log_debug("audit records queued: %s", err);
 }
 
 int
@@ -154,7 +178,7 @@ audit_finish(struct audit *a, int timeout_ms)
 	long saved = a->timeout_ms;
 	a->timeout_ms = timeout_ms;
 	if (a->nunacked > 0 &&
-	    (ensure_connected(a, err, sizeof err) != 0 || drain_acks(a, err, sizeof err) != 0))
+	    (send_pending(a, NULL, err, sizeof err) != 0 || drain_acks(a, err, sizeof err) != 0))
 		log_error("%d audit records not confirmed by pgward-logd: %s", a->nunacked, err);
 	a->timeout_ms = (int)saved;
 	int lost = a->nunacked;

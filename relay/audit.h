@@ -3,8 +3,10 @@
 
 /* The session's connection to pgward-logd (docs/logd-protocol.md).
  * Intent records are appended durably: the call returns only once logd
- * acknowledged them. Other records are pipelined, kept until acknowledged
- * and sent again after a reconnect, so a logd restart loses none. */
+ * acknowledged them. Other records (results, session end) are queued, sent
+ * in the same write as the next intent (or when the session idles), kept
+ * until acknowledged and sent again after a reconnect, so a logd restart
+ * loses none. */
 
 #include <jansson.h>
 #include <stddef.h>
@@ -13,6 +15,8 @@
 #include "ipc.h"
 
 #define AUDIT_MAX_UNACKED 1024
+/* Queued records are sent with the next intent, or once this many wait. */
+#define AUDIT_BATCH 32
 
 struct audit {
 	const char *socket;
@@ -31,6 +35,8 @@ int audit_append_durable(struct audit *a, json_t *rec, uint64_t *seq, char *err,
     size_t errlen);
 /* Queues rec (the audit takes the reference); sends it now if it can. */
 void audit_append_later(struct audit *a, json_t *rec);
+/* Sends queued records now (the session is idle). */
+void audit_flush(struct audit *a);
 /* Waits (bounded) for everything queued, then closes. Returns how many
  * records could not be confirmed. */
 int audit_finish(struct audit *a, int timeout_ms);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sha256.h"
 
 #define GENERATION_FIELD 21
 
@@ -114,8 +115,10 @@ static void
 text_key(const char *sql, char out[80])
 {
 	unsigned char md[32];
-	unsigned int n = 0;
-	EVP_Digest(sql, strlen(sql), md, &n, EVP_sha256(), NULL);
+	if (sha256_parts(sql, strlen(sql), NULL, 0, NULL, 0, md) != 0) {
+		out[0] = '\0';	/* no key: neither looked up nor stored */
+		return;
+	}
 	out[0] = 't';
 	out[1] = ':';
 	for (int i = 0; i < 32; i++)
@@ -153,7 +156,7 @@ policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char
 			snprintf(fkey, sizeof fkey, "f:%s", fr.fingerprint_str);
 		pg_query_free_fingerprint_result(fr);
 		text_key(sql, tkey);
-		if ((fkey[0] && from_cache(p, fkey, gen, d)) || from_cache(p, tkey, gen, d)) {
+		if ((fkey[0] && from_cache(p, fkey, gen, d)) || (tkey[0] && from_cache(p, tkey, gen, d))) {
 			p->hits++;
 			return 0;
 		}

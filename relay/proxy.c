@@ -791,6 +791,8 @@ proxy_loop(struct proxy *p)
 				continue;
 			return "poll failed";
 		}
+		if (n == 0 && !p->s->audit_off)
+			audit_flush(&p->s->audit);	/* idle: results go out now */
 		if ((pfd[0].revents || endpoint_pending(cl)) && flow_has_space(&p->c2s)) {
 			if (flow_fill(&p->c2s, cl) != 0) {
 				snprintf(why, sizeof why, "client connection error: %s", cl->error);
