@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "sha256.h"
+#include "shapekey.h"
 
 #define GENERATION_FIELD 21
 
@@ -119,10 +120,14 @@ text_key(const char *sql, char out[80])
 		out[0] = '\0';	/* no key: neither looked up nor stored */
 		return;
 	}
+	static const char digits[] = "0123456789abcdef";
 	out[0] = 't';
 	out[1] = ':';
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 + 2 * i, 3, "%02x", md[i]);
+	for (int i = 0; i < 32; i++) {
+		out[2 + 2 * i] = digits[md[i] >> 4];
+		out[3 + 2 * i] = digits[md[i] & 15];
+	}
+	out[66] = '\0';
 }
 
 static int
@@ -139,6 +144,21 @@ from_cache(struct policy *p, const char *key, uint64_t gen, struct policy_decisi
 	return 1;
 }
 
+static void
+cache_put(struct policy *p, const char *key, const struct policy_decision *d, uint64_t gen)
+{
+	if (key[0] == '\0')
+		return;
+	struct cached *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return;
+	c->action = d->action;
+	c->generation = gen;
+	snprintf(c->rule, sizeof c->rule, "%s", d->rule);
+	snprintf(c->message, sizeof c->message, "%s", d->message);
+	strmap_put(&p->cache, key, c);
+}
+
 int
 policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char *err,
     size_t errlen)
@@ -146,17 +166,26 @@ policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char
 	memset(d, 0, sizeof *d);
 	p->lookups++;
 	uint64_t gen = policy_generation(p);
-	char fkey[40] = "", tkey[80] = "";
+	char fkey[40] = "", tkey[80] = "", nkey[80] = "";
 	if (gen != 0) {
-		/* A fingerprint is a valid key only for shapes the filter said
-		 * depend on no constant; those are stored under it, others under
-		 * the text. */
+		/* Shape keys (the cheap one, then the fingerprint) are valid only
+		 * for shapes the filter said depend on no constant: only those are
+		 * stored under them. Others are stored under the exact text. */
+		text_key(sql, tkey);
+		char shape[65];
+		if (shapekey_of(sql, shape) == 0)
+			snprintf(nkey, sizeof nkey, "n:%s", shape);
+		if ((tkey[0] && from_cache(p, tkey, gen, d)) || (nkey[0] && from_cache(p, nkey, gen, d))) {
+			p->hits++;
+			return 0;
+		}
 		PgQueryFingerprintResult fr = pg_query_fingerprint(sql);
 		if (fr.error == NULL && fr.fingerprint_str != NULL)
 			snprintf(fkey, sizeof fkey, "f:%s", fr.fingerprint_str);
 		pg_query_free_fingerprint_result(fr);
-		text_key(sql, tkey);
-		if ((fkey[0] && from_cache(p, fkey, gen, d)) || (tkey[0] && from_cache(p, tkey, gen, d))) {
+		if (fkey[0] && from_cache(p, fkey, gen, d)) {
+			if (nkey[0])
+				cache_put(p, nkey, d, gen);
 			p->hits++;
 			return 0;
 		}
@@ -199,17 +228,11 @@ policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char
 	/* Only under the generation the reply was made for, and never a review. */
 	if (gen != 0 && d->generation == gen && d->action != POLICY_REVIEW && cache != NULL &&
 	    (strcmp(cache, "fingerprint") == 0 || strcmp(cache, "text") == 0)) {
-		const char *key = strcmp(cache, "fingerprint") == 0 ? fkey : tkey;
-		struct cached *c = calloc(1, sizeof *c);
-		if (c != NULL && key[0] != '\0') {
-			c->action = d->action;
-			c->generation = gen;
-			snprintf(c->rule, sizeof c->rule, "%s", d->rule);
-			snprintf(c->message, sizeof c->message, "%s", d->message);
-			strmap_put(&p->cache, key, c);
-		} else {
-			free(c);
+		if (strcmp(cache, "fingerprint") == 0) {
+			cache_put(p, fkey, d, gen);
+			cache_put(p, nkey, d, gen);
 		}
+		cache_put(p, tkey, d, gen);	/* the same text always has the same facts */
 	}
 	json_decref(reply);
 	return 0;

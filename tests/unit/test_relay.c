@@ -13,6 +13,7 @@
 #include "relay/flow.h"
 #include "pgproto.h"
 #include "sock.h"
+#include "relay/shapekey.h"
 #include "relay/stamp.h"
 
 static struct pg_startup
@@ -262,6 +263,47 @@ START_TEST(flow_rejects_bad_lengths)
 }
 END_TEST
 
+/* ---- shape keys ---- */
+
+START_TEST(shapekey_equal_only_for_literal_changes)
+{
+	char a[65], b[65];
+	ck_assert_int_eq(shapekey_of("SELECT abalance FROM pgbench_accounts WHERE aid = 17;", a), 0);
+	ck_assert_int_eq(shapekey_of("SELECT abalance FROM pgbench_accounts WHERE aid = 923401;", b), 0);
+	ck_assert_str_eq(a, b);
+	ck_assert_int_eq(shapekey_of("select * from t where v = 'x' and n = 1.5", a), 0);
+	ck_assert_int_eq(shapekey_of("select * from t where v = 'it''s' and n = 2", b), 0);
+	ck_assert_str_eq(a, b);
+	static const char *const different[] = {
+		"SELECT abalance FROM pgbench_accounts WHERE bid = 17;",
+		"SELECT abalance FROM pgbench_accounts WHERE aid > 17;",
+		"SELECT abalance FROM pgbench_accounts WHERE aid = -17;",
+		"SELECT abalance FROM pgbench_accounts1 WHERE aid = 17;",
+		"select abalance from pgbench_accounts where aid = 17;",
+		"SELECT abalance FROM pgbench_accounts WHERE aid = 17 OR true;",
+	};
+	ck_assert_int_eq(shapekey_of("SELECT abalance FROM pgbench_accounts WHERE aid = 17;", a), 0);
+	for (size_t i = 0; i < sizeof different / sizeof different[0]; i++) {
+		ck_assert_int_eq(shapekey_of(different[i], b), 0);
+		ck_assert_msg(strcmp(a, b) != 0, "same key for %s", different[i]);
+	}
+}
+END_TEST
+
+START_TEST(shapekey_refuses_what_it_cannot_lex_safely)
+{
+	static const char *const refused[] = {
+		"select 1 -- comment", "select /* c */ 1", "do $$ begin end $$",
+		"select E'a\\'b'", "select 'a\\'", "select \"Col\" from t",
+		"select $1", "select 1e5", "select 0x1f", "select 'unterminated",
+		"select x::int", "select a[1]", "select 'a''", "",
+	};
+	char k[65];
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+		ck_assert_msg(shapekey_of(refused[i], k) == -1, "keyed: %s", refused[i]);
+}
+END_TEST
+
 /* ---- config ---- */
 
 static char *
@@ -359,6 +401,10 @@ relay_suite(void)
 	tcase_add_test(tc, flow_passes_everything_in_order);
 	tcase_add_test(tc, flow_stop_drops_the_rest);
 	tcase_add_test(tc, flow_rejects_bad_lengths);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("shapekey");
+	tcase_add_test(tc, shapekey_equal_only_for_literal_changes);
+	tcase_add_test(tc, shapekey_refuses_what_it_cannot_lex_safely);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("config");
 	tcase_add_test(tc, config_valid_and_grants);
