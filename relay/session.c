@@ -248,6 +248,7 @@ authorize_with_policy(struct relay_session *s)
 	}
 	if (grant_end > 0 && grant_end < s->expires)
 		s->expires = grant_end;
+	s->rules_generation = policy_generation(p);
 	return 0;
 }
 

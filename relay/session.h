@@ -57,6 +57,7 @@ struct relay_session {
 	long long expires;
 	uint64_t statements;
 	json_t *mask_rules;	/* from the connect decision; NULL: nothing masked */
+	uint64_t rules_generation;	/* policy generation of the connect decision */
 	struct masking masking;
 	int masking_on;
 	/* The relay's tokenization key, loaded before the fork. */

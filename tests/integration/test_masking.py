@@ -229,6 +229,42 @@ class DetectorsTest(MaskingTestCase):
         self.assertEqual(n, 1000000)
 
 
+class ReloadTest(MaskingTestCase):
+    """Masking rules and connect authorization live in the policy: a reload
+    applies to the next statement of sessions already open."""
+
+    def set_policy(self, text):
+        before = open(filt.generation_file).read()
+        filt.set_policy(text)
+        import time
+        deadline = time.time() + 10
+        while open(filt.generation_file).read() == before and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertNotEqual(open(filt.generation_file).read(), before)
+
+    def test_reload_changes_masking_and_access_of_open_sessions(self):
+        self.addCleanup(self.set_policy, POLICY)
+        c = self.connect("alice")
+        cur = c.cursor()
+        cur.execute("select card_number from customers")
+        self.assertNoRawCard(cur.fetchall())
+        # analysts become exempt: the same session now sees raw values.
+        self.set_policy(POLICY.replace("exempt pci-auditor", "exempt pci-auditor,analysts")
+                        .replace("groups analysts\n", "groups nobody\n"))
+        cur.execute("select card_number from customers")
+        self.assertEqual({r[0] for r in cur.fetchall()}, raw_cards())
+        # and masked again after the next reload
+        self.set_policy(POLICY)
+        cur.execute("select card_number from customers")
+        self.assertNoRawCard(cur.fetchall())
+        # analysts lose the role: the open session ends at its next statement.
+        self.set_policy(POLICY.replace("groups analysts,pci-auditor,engineers",
+                                       "groups pci-auditor,engineers"))
+        with self.assertRaises(psycopg2.Error):
+            cur.execute("select 1")
+        self.assertIn("refused after a policy change", relay.stderr_text())
+
+
 class PredicatesTest(MaskingTestCase):
     """With `mask predicates deny`, a masked person cannot learn masked
     values through WHERE / ORDER BY on them."""
