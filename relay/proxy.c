@@ -37,6 +37,9 @@ struct refusal {
 	char message[300];
 };
 
+struct proxy;
+static int refresh_mask_catalog(struct proxy *p);
+
 struct proxy {
 	struct relay_session *s;
 	struct flow c2s;
@@ -243,6 +246,71 @@ write_intent(struct proxy *p, json_t *rec, char type, enum flow_verdict *verdict
 
 /* ---- policy ---- */
 
+/* After a policy reload, the connect decision is asked again before the
+ * next statement: the person may have lost the role (the session ends),
+ * and their masking rules may have changed (the engine is rebuilt). Done
+ * only while the server connection is idle, so no result is half masked
+ * by one engine and half by another. Returns 0; 1 when the filter did not
+ * answer (the statement is refused, the next one asks again); -1 when the
+ * person may no longer use the role (the session ends). */
+static int
+refresh_connect_decision(struct proxy *p)
+{
+	struct relay_session *s = p->s;
+	uint64_t gen = policy_generation(&s->policy);
+	if (gen == 0 || gen == s->rules_generation)
+		return 0;
+	if (p->results.count != 0 || flow_has_output(&p->s2c) || p->s2c.len != p->s2c.start)
+		return 0;
+	char err[300];
+	long long grant_end;
+	json_t *rules = NULL;
+	int rc = policy_connect(&s->policy, &grant_end, &rules, err, sizeof err);
+	if (rc < 0) {
+		json_decref(rules);
+		log_warn("session %s: connect decision after a policy change: %s", s->session_id, err);
+		return 1;
+	}
+	if (rc > 0) {
+		json_decref(rules);
+		log_info("session %s of %s ended after a policy change: %s", s->session_id,
+		    s->id.user, err);
+		proxy_end(p, "refused after a policy change", "28000",
+		    "pgward: after a policy change this person may no longer use this role here");
+		return -1;
+	}
+	s->rules_generation = gen;
+	s->expires = s->id.exp;
+	if (grant_end > 0 && grant_end < s->expires)
+		s->expires = grant_end;
+	if (s->masking_on) {
+		masking_free(&s->masking);
+		s->masking_on = 0;
+	}
+	json_decref(s->mask_rules);
+	s->mask_rules = rules;
+	if (rules != NULL) {
+		if (masking_init(&s->masking, rules, s->mask_key, s->mask_key_len, err,
+		    sizeof err) != 0) {
+			log_error("session %s: %s", s->session_id, err);
+			proxy_end(p, "masking failed", "XX000",
+			    "pgward: masking could not be applied after a policy change; the session ends");
+			return -1;
+		}
+		s->masking_on = 1;
+		p->s2c.inspect_types = SERVER_INSPECT_MASKING;
+		/* Looked up now, while idle, before this statement's results. */
+		s->masking.catalog_stale = 1;
+		if (refresh_mask_catalog(p) != 0) {
+			proxy_end(p, "masking failed", "XX000",
+			    "pgward: masking could not be applied after a policy change; the session ends");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+
 /* Asks pgward-filter (or the cache). A filter that cannot answer is a
  * denial: nothing runs without a decision. */
 static void
@@ -252,6 +320,16 @@ decide(struct proxy *p, const char *sql, struct policy_decision *d)
 	d->action = POLICY_ALLOW;
 	if (!p->s->policy_on)
 		return;
+	int refreshed = refresh_connect_decision(p);
+	if (refreshed != 0) {
+		d->action = POLICY_DENY;
+		snprintf(d->rule, sizeof d->rule, refreshed > 0 ? "builtin:filter-unavailable" :
+		    "builtin:connect-refused");
+		snprintf(d->message, sizeof d->message, refreshed > 0 ?
+		    "the policy service is unavailable" :
+		    "this person may no longer use this role here");
+		return;
+	}
 	char err[300];
 	if (policy_decide(&p->s->policy, sql, d, err, sizeof err) != 0) {
 		log_warn("session %s: statement refused: no decision from pgward-filter: %s",
@@ -596,58 +674,6 @@ refresh_mask_catalog(struct proxy *p)
 	}
 }
 
-/* After a policy reload, the connect decision is asked again before the
- * next statement: the person may have lost the role (the session ends),
- * and their masking rules may have changed (the engine is rebuilt). Done
- * only while the server connection is idle, so no result is half masked
- * by one engine and half by another. Returns 0, or -1 to end the session. */
-static int
-refresh_connect_decision(struct proxy *p)
-{
-	struct relay_session *s = p->s;
-	uint64_t gen = policy_generation(&s->policy);
-	if (gen == 0 || gen == s->rules_generation)
-		return 0;
-	if (p->results.count != 0 || flow_has_output(&p->s2c) || p->s2c.len != p->s2c.start)
-		return 0;
-	char err[300];
-	long long grant_end;
-	json_t *rules = NULL;
-	int rc = policy_connect(&s->policy, &grant_end, &rules, err, sizeof err);
-	if (rc != 0) {
-		json_decref(rules);
-		log_info("session %s of %s ended after a policy change: %s", s->session_id,
-		    s->id.user, rc > 0 ? err : "pgward-filter did not answer");
-		proxy_end(p, "refused after a policy change", rc > 0 ? "28000" : "08006",
-		    rc > 0 ? "pgward: after a policy change this person may no longer use this role here" :
-		    "pgward: the policy service is unavailable; the session ends");
-		return -1;
-	}
-	s->rules_generation = gen;
-	s->expires = s->id.exp;
-	if (grant_end > 0 && grant_end < s->expires)
-		s->expires = grant_end;
-	if (s->masking_on) {
-		masking_free(&s->masking);
-		s->masking_on = 0;
-	}
-	json_decref(s->mask_rules);
-	s->mask_rules = rules;
-	if (rules != NULL) {
-		if (masking_init(&s->masking, rules, s->mask_key, s->mask_key_len, err,
-		    sizeof err) != 0) {
-			log_error("session %s: %s", s->session_id, err);
-			proxy_end(p, "masking failed", "XX000",
-			    "pgward: masking could not be applied after a policy change; the session ends");
-			return -1;
-		}
-		s->masking_on = 1;
-		s->masking.catalog_stale = 1;	/* looked up right away: we are idle */
-		p->s2c.inspect_types = SERVER_INSPECT_MASKING;
-	}
-	return 0;
-}
-
 static enum flow_verdict
 on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 {
@@ -660,8 +686,6 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 		return FLOW_FORWARD;
 	}
 	if (strchr("QPEF", type) != NULL && token_expired(p))
-		return FLOW_STOP;
-	if (p->s->policy_on && (type == 'Q' || type == 'P') && refresh_connect_decision(p) != 0)
 		return FLOW_STOP;
 	if (p->s->masking_on && p->s->masking.catalog_stale && (type == 'Q' || type == 'P') &&
 	    refresh_mask_catalog(p) != 0) {
