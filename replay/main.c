@@ -5,6 +5,7 @@
 #include "log.h"
 #include "replay/export.h"
 #include "replay/prove.h"
+#include "replay/readaudit.h"
 #include "replay/rerun.h"
 #include "replay/search.h"
 #include "replay/sessions.h"
@@ -26,7 +27,9 @@
 	"  verify-proof -k VKEY FILE            check a proof offline\n" \
 	"  run SESSION --target CONNINFO [--pace]  re-execute a session\n" \
 	"the log directory: -d DIR, the last operand, $PGWARD_LOG_DIR, or " \
-	"/var/lib/pgward/log\n"
+	"/var/lib/pgward/log\n" \
+	"with $PGWARD_TOKEN set, the read is recorded in the audit log first\n" \
+	"($PGWARD_AUTH_SOCKET, $PGWARD_AUDIT_SOCKET)\n"
 
 struct command {
 	const char *name;
@@ -61,9 +64,14 @@ main(int argc, char **argv)
 		printf("pgward-replay %s\n", PGWARD_VERSION);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		int rc = readaudit_record(argc - 1, argv + 1);
+		if (rc != 0)
+			return rc;
+		return commands[i].run(argc - 1, argv + 1);
+	}
 	log_error("unknown command %s", argv[1]);
 	fputs(USAGE, stderr);
 	return PGWARD_EXIT_USAGE;
