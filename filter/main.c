@@ -181,23 +181,10 @@ run_client(const struct daemon_opts *o, const struct extra *x, int argc,
 static int
 serve(struct filter_service *s, int notify_fd)
 {
-	int fds[16];
-	int nfds = sock_activation_count();
-	int activated = nfds;
-	if (nfds > (int)(sizeof fds / sizeof fds[0]))
-		log_fatal(PGWARD_EXIT_USAGE, "%d activated sockets, at most 16", nfds);
-	for (int i = 0; i < nfds; i++)
-		fds[i] = 3 + i;
-	if (nfds == 0) {
-		const char *path = s->config.config->listen_unix;
-		char err[512];
-		if (path == NULL)
-			log_fatal(PGWARD_EXIT_USAGE, "%s: listen-unix is required "
-			    "without socket activation", s->config_path);
-		if ((fds[0] = sock_listen_unix(path, 0660, err, sizeof err)) < 0)
-			log_fatal(PGWARD_EXIT_TEMP, "%s", err);
-		nfds = 1;
-	}
+	int fds[DAEMON_MAX_LISTEN];
+	int activated;
+	int nfds = daemon_listen_unix(s->config.config->listen_unix, s->config_path, fds,
+	    &activated);
 	struct sandbox sb;
 	sandbox_init(&sb);
 	sb.no_tcp = 1;

@@ -7,6 +7,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "sock.h"
 
 volatile sig_atomic_t daemon_stop;
 volatile sig_atomic_t daemon_reload;
@@ -103,4 +104,26 @@ daemon_signals(void)
 	sigaction(SIGCHLD, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+int
+daemon_listen_unix(const char *listen_unix, const char *config_path,
+    int fds[DAEMON_MAX_LISTEN], int *activated)
+{
+	int nfds = sock_activation_count();
+	if (nfds > DAEMON_MAX_LISTEN)
+		log_fatal(PGWARD_EXIT_USAGE, "%d activated sockets, at most %d", nfds,
+		    DAEMON_MAX_LISTEN);
+	*activated = nfds > 0;
+	for (int i = 0; i < nfds; i++)
+		fds[i] = 3 + i;
+	if (nfds > 0)
+		return nfds;
+	char err[512];
+	if (listen_unix == NULL)
+		log_fatal(PGWARD_EXIT_USAGE, "%s: listen-unix is required without socket activation",
+		    config_path);
+	if ((fds[0] = sock_listen_unix(listen_unix, 0660, err, sizeof err)) < 0)
+		log_fatal(PGWARD_EXIT_TEMP, "%s", err);
+	return 1;
 }

@@ -35,6 +35,15 @@ extern volatile sig_atomic_t daemon_stop;
 extern volatile sig_atomic_t daemon_reload;
 extern volatile sig_atomic_t daemon_child_exited;
 
+#define DAEMON_MAX_LISTEN 16
+
+/* The listening sockets of a Unix-socket daemon: those passed by systemd
+ * socket activation, else one bound at listen_unix (mode 0660). Exits 100
+ * when there is neither, 111 when binding fails. Returns how many fds were
+ * put in fds; *activated tells whether they came from systemd. */
+int daemon_listen_unix(const char *listen_unix, const char *config_path,
+    int fds[DAEMON_MAX_LISTEN], int *activated);
+
 /* SIGTERM/SIGINT set daemon_stop, SIGHUP sets daemon_reload, SIGCHLD sets
  * daemon_child_exited, SIGPIPE is ignored. No SA_RESTART, so blocking calls
  * return EINTR and loops notice. */
