@@ -5,15 +5,6 @@
 
 #include "extended.h"
 
-static json_t *
-groups_json(const struct relay_identity *id)
-{
-	json_t *a = json_array();
-	for (int i = 0; a != NULL && i < id->ngroups; i++)
-		json_array_append_new(a, json_string(id->groups[i]));
-	return a;
-}
-
 json_t *
 record_session_start(const struct relay_session *s)
 {
@@ -21,7 +12,7 @@ record_session_start(const struct relay_session *s)
 	    "type", "session_start",
 	    "session", s->session_id,
 	    "user", s->id.user,
-	    "groups", groups_json(&s->id),
+	    "groups", relay_identity_groups(&s->id),
 	    "iss", s->id.iss,
 	    "sub", s->id.sub,
 	    "client", s->client_addr,
@@ -50,7 +41,7 @@ record_intent(const struct relay_session *s, uint64_t number, const char *protoc
 	    "type", "intent",
 	    "session", s->session_id,
 	    "user", s->id.user,
-	    "groups", groups_json(&s->id),
+	    "groups", relay_identity_groups(&s->id),
 	    "connection", s->connection,
 	    "role", s->role,
 	    "n", (json_int_t)number,

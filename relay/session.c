@@ -39,6 +39,15 @@ session_send_error(struct relay_session *s, const char *severity,
 	pgbuf_free(&b);
 }
 
+json_t *
+relay_identity_groups(const struct relay_identity *id)
+{
+	json_t *a = json_array();
+	for (int i = 0; a != NULL && i < id->ngroups; i++)
+		json_array_append_new(a, json_string(id->groups[i]));
+	return a;
+}
+
 void
 relay_identity_free(struct relay_identity *id)
 {
@@ -204,15 +213,6 @@ negotiate_if_needed(struct relay_session *s, const struct pg_startup *st, struct
 	}
 }
 
-static json_t *
-groups_array(const struct relay_identity *id)
-{
-	json_t *a = json_array();
-	for (int i = 0; a != NULL && i < id->ngroups; i++)
-		json_array_append_new(a, json_string(id->groups[i]));
-	return a;
-}
-
 /* Connect-time authorization by pgward-filter's policy (connect lines and
  * just-in-time grants); fails closed when the filter does not answer. */
 static int
@@ -224,7 +224,7 @@ authorize_with_policy(struct relay_session *s)
 		return -1;
 	s->policy_on = 1;
 	p->user = s->id.user;
-	p->groups = groups_array(&s->id);
+	p->groups = relay_identity_groups(&s->id);
 	p->connection = s->connection;
 	p->role = s->role;
 	p->session = s->session_id;

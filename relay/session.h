@@ -3,6 +3,7 @@
 
 /* One client session, run in its own process: startup, login, proxy. */
 
+#include <jansson.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -77,6 +78,8 @@ void session_send_error(struct relay_session *s, const char *severity,
     const char *sqlstate, const char *message, const char *hint);
 
 void relay_identity_free(struct relay_identity *id);
+/* The person's groups as a new JSON array. */
+json_t *relay_identity_groups(const struct relay_identity *id);
 
 /* The proxy loop after login (proxy.c). Returns a one-line reason. */
 const char *proxy_run(struct relay_session *s);
