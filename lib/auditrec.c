@@ -122,19 +122,27 @@ auditrec_printable(const char *s, size_t n)
 	return 1;
 }
 
-char *
-auditrec_build(uint64_t seq, const char *ts, const uint8_t prev[32],
-    json_t *payload, size_t *len, uint8_t hash_out[32], char *err, size_t errlen)
+static int
+auditrec_head_ok(uint64_t seq, const char *ts, char *err, size_t errlen)
 {
 	if (seq == 0 || seq > INT64_MAX) {
 		auditrec_err(err, errlen, "seq %llu out of range",
 		    (unsigned long long)seq);
-		return NULL;
+		return 0;
 	}
 	if (ts == NULL || !auditrec_ts_ok(ts)) {
 		auditrec_err(err, errlen, "timestamp is not YYYY-MM-DDTHH:MM:SS.uuuuuuZ");
-		return NULL;
+		return 0;
 	}
+	return 1;
+}
+
+char *
+auditrec_build(uint64_t seq, const char *ts, const uint8_t prev[32],
+    json_t *payload, size_t *len, uint8_t hash_out[32], char *err, size_t errlen)
+{
+	if (!auditrec_head_ok(seq, ts, err, errlen))
+		return NULL;
 	if (!json_is_object(payload)) {
 		auditrec_err(err, errlen, "payload is not a JSON object");
 		return NULL;
@@ -157,12 +165,23 @@ auditrec_build(uint64_t seq, const char *ts, const uint8_t prev[32],
 		auditrec_err(err, errlen, "payload cannot be encoded as JSON");
 		return NULL;
 	}
-	size_t blen = strlen(body);
-	/* Defence against json_stringn_nocheck() input: a line must be one
-	 * line of ASCII, whatever the payload held. */
-	if (blen < 2 || body[0] != '{' || body[blen - 1] != '}' ||
+	char *line = auditrec_build_text(seq, ts, prev, body, strlen(body), len,
+	    hash_out, err, errlen);
+	free(body);
+	return line;
+}
+
+char *
+auditrec_build_text(uint64_t seq, const char *ts, const uint8_t prev[32],
+    const char *body, size_t blen, size_t *len, uint8_t hash_out[32], char *err,
+    size_t errlen)
+{
+	if (!auditrec_head_ok(seq, ts, err, errlen))
+		return NULL;
+	/* Defence against json_stringn_nocheck() input and careless callers:
+	 * a line must be one line of ASCII, whatever the payload held. */
+	if (blen < 3 || body[0] != '{' || body[blen - 1] != '}' ||
 	    !auditrec_printable(body, blen)) {
-		free(body);
 		auditrec_err(err, errlen, "payload does not encode as one ASCII line");
 		return NULL;
 	}
@@ -177,13 +196,11 @@ auditrec_build(uint64_t seq, const char *ts, const uint8_t prev[32],
 	size_t cap = (size_t)hlen + inner + AUDITREC_HASH_SUFFIX + 2;
 	char *line = malloc(cap);
 	if (line == NULL) {
-		free(body);
 		auditrec_err(err, errlen, "out of memory");
 		return NULL;
 	}
 	memcpy(line, head, (size_t)hlen);
 	memcpy(line + hlen, body + 1, inner);
-	free(body);
 	size_t hashed = (size_t)hlen + inner;
 	uint8_t h[32];
 	if (auditrec_sha256(line, hashed, h) != 0) {

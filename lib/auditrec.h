@@ -23,6 +23,12 @@
 char *auditrec_build(uint64_t seq, const char *ts, const uint8_t prev[32],
     json_t *payload, size_t *len, uint8_t hash_out[32], char *err, size_t errlen);
 
+/* The same from the payload's compact JSON text (an object, one ASCII
+ * line), which the caller has checked (lib/rectext.h). */
+char *auditrec_build_text(uint64_t seq, const char *ts, const uint8_t prev[32],
+    const char *body, size_t blen, size_t *len, uint8_t hash_out[32], char *err,
+    size_t errlen);
+
 struct auditrec {
 	uint64_t seq;
 	uint8_t prev[32];

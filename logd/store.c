@@ -753,10 +753,13 @@ logd_store_append(struct logd_store *s, struct logd_append *a, size_t n,
 		a[i].seq = 0;
 		a[i].line = NULL;
 		a[i].error[0] = '\0';
-		if (logd_record_check(a[i].payload, a[i].error, sizeof a[i].error) != 0)
-			continue;
-		a[i].line = auditrec_build(seq + 1, ts, prev, a[i].payload, &a[i].len,
-		    a[i].hash, a[i].error, sizeof a[i].error);
+		if (a[i].text != NULL)
+			a[i].line = auditrec_build_text(seq + 1, ts, prev, a[i].text,
+			    a[i].text_len, &a[i].len, a[i].hash, a[i].error,
+			    sizeof a[i].error);
+		else if (logd_record_check(a[i].payload, a[i].error, sizeof a[i].error) == 0)
+			a[i].line = auditrec_build(seq + 1, ts, prev, a[i].payload,
+			    &a[i].len, a[i].hash, a[i].error, sizeof a[i].error);
 		if (a[i].line == NULL) {
 			if (a[i].error[0] == '\0')
 				snprintf(a[i].error, sizeof a[i].error, "unable to build "

@@ -52,6 +52,9 @@ struct logd_store {
 /* One record of a batch: payload in, seq or error out. */
 struct logd_append {
 	json_t *payload;
+	/* or the payload as text, already checked by rectext_payload_ok() */
+	const char *text;
+	size_t text_len;
 	uint64_t seq;		/* 0 when refused */
 	char error[128];
 	/* internal */

@@ -494,7 +494,7 @@ START_TEST(disk_full_keeps_log)
 	struct stat st;
 	ck_assert_int_eq(stat(path_of("00000000000000000001.jsonl"), &st), 0);
 	off_t good = st.st_size;
-	struct logd_append a[5];
+	struct logd_append a[5] = { 0 };
 	for (int i = 0; i < 5; i++)
 		a[i].payload = json_pack("{s:s, s:s}", "type", "intent", "sql",
 		    "select 'a fairly long statement that will not fit'");
