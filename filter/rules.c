@@ -258,22 +258,38 @@ rules_decide(const struct rules *p, const struct rule_identity *id,
 	return best;
 }
 
+static int
+connect_matches(const struct rule_connect *c, const struct rule_identity *id)
+{
+	if (id->connection == NULL || id->role == NULL ||
+	    fnmatch(c->connection, id->connection, 0) != 0 ||
+	    fnmatch(c->role, id->role, 0) != 0)
+		return 0;
+	if (c->users.n > 0 && rules_list_match(&c->users, id->user))
+		return 1;
+	for (size_t g = 0; g < id->ngroups; g++)
+		if (rules_list_match(&c->groups, id->groups[g]))
+			return 1;
+	return 0;
+}
+
 const struct rule_connect *
 rules_connect_find(const struct rules *p, const struct rule_identity *id)
 {
-	for (size_t i = 0; i < p->nconnects; i++) {
-		const struct rule_connect *c = &p->connects[i];
-		if (id->connection == NULL || id->role == NULL ||
-		    fnmatch(c->connection, id->connection, 0) != 0 ||
-		    fnmatch(c->role, id->role, 0) != 0)
-			continue;
-		if (c->users.n > 0 && rules_list_match(&c->users, id->user))
-			return c;
-		for (size_t g = 0; g < id->ngroups; g++)
-			if (rules_list_match(&c->groups, id->groups[g]))
-				return c;
-	}
+	for (size_t i = 0; i < p->nconnects; i++)
+		if (connect_matches(&p->connects[i], id))
+			return &p->connects[i];
 	return NULL;
+}
+
+long
+rules_record_rows(const struct rules *p, const struct rule_identity *id)
+{
+	long rows = 0;
+	for (size_t i = 0; i < p->nrecords; i++)
+		if (p->records[i].rows > rows && connect_matches(&p->records[i], id))
+			rows = p->records[i].rows;
+	return rows;
 }
 
 const struct rule_access *
@@ -465,7 +481,7 @@ parse_line(struct parser *ps, struct line *l)
 		return perr(ps, "a line starts with a keyword, not a quoted string");
 	if (strcmp(k, "default") == 0 || strcmp(k, "rule") == 0 ||
 	    strcmp(k, "connect") == 0 || strcmp(k, "access") == 0 ||
-	    strcmp(k, "mask") == 0) {
+	    strcmp(k, "mask") == 0 || strcmp(k, "record") == 0) {
 		if (rule_finish(ps) != 0)
 			return -1;
 	}
@@ -512,7 +528,7 @@ parse_line(struct parser *ps, struct line *l)
 		ps->rule_seen = 0;
 		return 0;
 	}
-	if (strcmp(k, "connect") == 0)
+	if (strcmp(k, "connect") == 0 || strcmp(k, "record") == 0)
 		return parse_connect(ps, l);
 	if (strcmp(k, "access") == 0)
 		return parse_access(ps, l);
@@ -639,24 +655,35 @@ rule_finish(struct parser *ps)
 }
 
 /* connect CONNECTION ROLE (groups LIST | users LIST)... */
+/* connect CONNECTION ROLE groups LIST [users LIST], and the same after
+ * "record CONNECTION ROLE rows N". */
 static int
 parse_connect(struct parser *ps, struct line *l)
 {
-	if (l->n < 5)
-		return perr(ps, "expected \"connect CONNECTION ROLE groups LIST\" "
-		    "or \"... users LIST\"");
-	struct rule_connect *nc = realloc(ps->p->connects,
-	    (ps->p->nconnects + 1) * sizeof *nc);
+	int record = strcmp(l->tok[0], "record") == 0;
+	const char *k = l->tok[0];
+	int first = record ? 5 : 3;
+	if (l->n < first + 2)
+		return perr(ps, record ? "expected \"record CONNECTION ROLE rows N groups "
+		    "LIST\" or \"... users LIST\"" : "expected \"connect CONNECTION ROLE "
+		    "groups LIST\" or \"... users LIST\"");
+	struct rule_connect **arr = record ? &ps->p->records : &ps->p->connects;
+	size_t *n = record ? &ps->p->nrecords : &ps->p->nconnects;
+	struct rule_connect *nc = realloc(*arr, (*n + 1) * sizeof *nc);
 	if (nc == NULL)
 		return perr(ps, "out of memory");
-	ps->p->connects = nc;
-	struct rule_connect *c = &nc[ps->p->nconnects++];
+	*arr = nc;
+	struct rule_connect *c = &nc[(*n)++];
 	memset(c, 0, sizeof *c);
 	c->line = ps->lineno;
 	if ((c->connection = strdup(l->tok[1])) == NULL ||
 	    (c->role = strdup(l->tok[2])) == NULL)
 		return perr(ps, "out of memory");
-	int i = 3;
+	if (record && (strcmp(l->tok[3], "rows") != 0 ||
+	    parse_count(ps, "rows", l->tok[4], 1, 10000, &c->rows) != 0))
+		return strcmp(l->tok[3], "rows") != 0 ?
+		    perr(ps, "record: expected \"rows N\" after the role") : -1;
+	int i = first;
 	while (i < l->n) {
 		struct rule_list *dst;
 		if (strcmp(l->tok[i], "groups") == 0)
@@ -664,16 +691,16 @@ parse_connect(struct parser *ps, struct line *l)
 		else if (strcmp(l->tok[i], "users") == 0)
 			dst = &c->users;
 		else
-			return perr(ps, "connect: expected groups or users, not \"%s\"",
+			return perr(ps, "%s: expected groups or users, not \"%s\"", k,
 			    l->tok[i]);
 		if (dst->n > 0)
-			return perr(ps, "connect: duplicate \"%s\"", l->tok[i]);
+			return perr(ps, "%s: duplicate \"%s\"", k, l->tok[i]);
 		int j = i + 1;
 		while (j < l->n && strcmp(l->tok[j], "groups") != 0 &&
 		    strcmp(l->tok[j], "users") != 0)
 			j++;
 		if (j == i + 1)
-			return perr(ps, "connect: %s: missing value", l->tok[i]);
+			return perr(ps, "%s: %s: missing value", k, l->tok[i]);
 		if (list_parse(dst, l, i + 1, j, ps) != 0)
 			return -1;
 		i = j;
@@ -849,13 +876,17 @@ rules_free(struct rules *p)
 			list_free(ls[k]);
 	}
 	free(p->rules);
-	for (size_t i = 0; i < p->nconnects; i++) {
-		free(p->connects[i].connection);
-		free(p->connects[i].role);
-		list_free(&p->connects[i].groups);
-		list_free(&p->connects[i].users);
+	struct rule_connect *cs[] = { p->connects, p->records };
+	size_t ns[] = { p->nconnects, p->nrecords };
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < ns[k]; i++) {
+			free(cs[k][i].connection);
+			free(cs[k][i].role);
+			list_free(&cs[k][i].groups);
+			list_free(&cs[k][i].users);
+		}
+		free(cs[k]);
 	}
-	free(p->connects);
 	for (size_t i = 0; i < p->naccess; i++) {
 		free(p->access[i].connection);
 		free(p->access[i].role);

@@ -46,6 +46,7 @@ struct rule_connect {
 	char *connection, *role;
 	struct rule_list groups, users;
 	int line;
+	long rows;		/* a record line: rows recorded per statement */
 };
 
 struct rule_access {
@@ -84,6 +85,10 @@ struct rules {
 	size_t nrules;
 	struct rule_connect *connects;
 	size_t nconnects;
+	/* "record CONNECTION ROLE rows N groups|users LIST": whose results
+	 * the relay records (up to N rows a statement, as the person saw them). */
+	struct rule_connect *records;
+	size_t nrecords;
 	struct rule_access *access;
 	size_t naccess;
 	struct rule_mask *masks;
@@ -142,6 +147,9 @@ int rules_rule_matches(const struct rule *r,
 /* The first connect line admitting id, or NULL. */
 const struct rule_connect *rules_connect_find(const struct rules *p,
     const struct rule_identity *id);
+/* Rows of results to record for id's session: the most any record line
+ * matching it names, 0 when none does. */
+long rules_record_rows(const struct rules *p, const struct rule_identity *id);
 /* The first access line for connection and role that id may request. */
 const struct rule_access *rules_access_find(const struct rules *p,
     const struct rule_identity *id, const char *connection, const char *role);

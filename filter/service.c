@@ -371,6 +371,9 @@ op_connect(struct filter_service *s, json_t *req)
 		}
 		if (mask != NULL)
 			json_object_set_new(r, "mask", mask);
+		long rows = rules_record_rows(s->policy.policy, &id);
+		if (rows > 0)
+			json_object_set_new(r, "record_rows", json_integer(rows));
 	}
 	if (r != NULL && strcmp(decision, "deny") == 0)
 		json_object_set_new(r, "message", json_pack("s+++++",

@@ -257,6 +257,9 @@ policy_connect(struct policy *p, long long *expires, json_t **mask, char *err, s
 	int rc = decision != NULL && strcmp(decision, "allow") == 0 ? 0 : 1;
 	if (rc == 0 && json_is_integer(exp))
 		*expires = json_integer_value(exp);
+	json_t *rows = json_object_get(reply, "record_rows");
+	p->record_rows = rc == 0 && json_is_integer(rows) && json_integer_value(rows) > 0 ?
+	    (long)json_integer_value(rows) : 0;
 	json_t *m = json_object_get(reply, "mask");
 	if (rc == 0 && json_is_object(m) && json_object_size(m) > 0)
 		*mask = json_incref(m);

@@ -40,6 +40,9 @@ struct policy {
 	const char *session;
 	uint64_t lookups;
 	uint64_t hits;
+	/* From the last connect decision: rows of results to record per
+	 * statement (policy "record" lines); 0: none. */
+	long record_rows;
 };
 
 int policy_init(struct policy *p, const char *socket, const char *generation_file,

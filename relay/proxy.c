@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pgproto.h"
 #include "policy.h"
+#include "recording.h"
 #include "records.h"
 #include "results.h"
 #include "session.h"
@@ -46,6 +47,7 @@ struct proxy {
 	struct flow s2c;
 	struct extended x;
 	struct results results;
+	struct recording recording;
 	uint64_t statements;
 	char marker[40];	/* REFUSAL_PREFIX + session random + "_" */
 	struct refusal refusals[MAX_REFUSALS];
@@ -280,6 +282,9 @@ refresh_connect_decision(struct proxy *p)
 		return -1;
 	}
 	s->rules_generation = gen;
+	p->recording.rows = s->audit_off ? 0 : s->policy.record_rows;
+	if (p->recording.rows > 0)
+		p->s2c.inspect_types = SERVER_INSPECT_MASKING;
 	s->expires = s->id.exp;
 	if (grant_end > 0 && grant_end < s->expires)
 		s->expires = grant_end;
@@ -751,6 +756,7 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 			return FLOW_STOP;
 		}
 		if (rc > 0) {
+			recording_on_message(&p->recording, &p->results, type, out, outlen);
 			int ok = flow_replace(&p->s2c, out, outlen) == 0;
 			free(out);
 			if (!ok) {
@@ -764,6 +770,7 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 			return FLOW_REPLACE;
 		}
 	}
+	recording_on_message(&p->recording, &p->results, type, msg, len);
 	if (type == 'Z' && len == 6) {
 		extended_ready(&p->x, (char)msg[5]);
 		refusals_expire(p);
@@ -927,12 +934,15 @@ proxy_run(struct relay_session *s)
 	snprintf(p->marker, sizeof p->marker, "%s%02x%02x%02x%02x_", REFUSAL_PREFIX,
 	    rnd[0], rnd[1], rnd[2], rnd[3]);
 	results_init(&p->results, on_statement_finished, p);
+	if (!s->audit_off && s->policy_on)
+		p->recording.rows = s->policy.record_rows;
 	if (extended_init(&p->x, s->cfg->audit_redact_params,
 	    (size_t)s->cfg->audit_max_param_bytes) != 0 ||
 	    flow_init(&p->c2s, (size_t)s->cfg->max_message_size, CLIENT_INSPECT,
 	    on_client_message, p) != 0 ||
 	    flow_init(&p->s2c, (size_t)0x7fffffff,
-	    s->masking_on ? SERVER_INSPECT_MASKING : SERVER_INSPECT, on_server_message, p) != 0) {
+	    s->masking_on || p->recording.rows > 0 ? SERVER_INSPECT_MASKING : SERVER_INSPECT,
+	    on_server_message, p) != 0) {
 		flow_free(&p->c2s);
 		free(p);
 		return "out of memory";
@@ -946,6 +956,7 @@ proxy_run(struct relay_session *s)
 	s->statements = p->statements;
 	results_abandon(&p->results, "interrupted");
 	results_free(&p->results);
+	recording_free(&p->recording);
 	extended_free(&p->x);
 	flow_free(&p->c2s);
 	flow_free(&p->s2c);

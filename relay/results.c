@@ -27,6 +27,7 @@ static void
 pending_clear(struct pending *p)
 {
 	json_decref(p->tags);
+	json_decref(p->recorded);
 	free(p->message);
 	memset(p, 0, sizeof *p);
 }
@@ -70,6 +71,12 @@ static struct pending *
 head(struct results *r)
 {
 	return r->count ? &r->items[r->head] : NULL;
+}
+
+struct pending *
+results_current(struct results *r)
+{
+	return head(r);
 }
 
 static void

@@ -30,6 +30,9 @@ struct pending {
 	char sqlstate[6];
 	char *message;
 	const char *status;	/* "ok", "error", "suspended", "skipped" */
+	json_t *recorded;	/* result sets recorded (recording.h), or NULL */
+	long recorded_rows;
+	size_t recorded_bytes;
 };
 
 struct results {
@@ -46,6 +49,9 @@ void results_init(struct results *r, void (*finished)(void *, const struct pendi
     void *ctx);
 void results_free(struct results *r);
 int results_push(struct results *r, enum pending_kind kind, uint64_t intent_seq, uint64_t number);
+
+/* The statement the server is answering now, or NULL. */
+struct pending *results_current(struct results *r);
 
 /* Server messages (whole message, type byte first). */
 void results_on_message(struct results *r, char type, const uint8_t *msg, size_t len);

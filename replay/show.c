@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "replay/scan.h"
+#include "replay/table.h"
 
 #define SHOW_USAGE \
 	"usage: pgward-replay show [-d DIR] [--json] SESSION [DIR]\n"
@@ -175,6 +176,13 @@ show_text(const struct cli_lines *l)
 				char *ss = rec_str(&x, "sqlstate", NULL), *msg = rec_str(&x, "message", NULL);
 				if (ss != NULL || msg != NULL)
 					printf("    error %s: %s\n", ss ? ss : "?", msg ? msg : "");
+				const struct rec_span *rd = rec_get(&x, "recorded");
+				json_t *sets = rd ? json_loadb(rd->p, rd->n, 0, NULL) : NULL;
+				if (sets != NULL) {
+					fflush(stdout);
+					table_print(stdout, sets, "      ");
+				}
+				json_decref(sets);
 				free(st); free(ss); free(msg);
 			}
 			if (!found)
