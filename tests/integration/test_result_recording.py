@@ -124,6 +124,53 @@ class RecordingTest(TimedTestCase):
         for card in raw:
             self.assertNotIn(card, out.stdout)
 
+    def test_extended_protocol_rows_recorded_masked(self):
+        """pgbench -M extended and -M prepared: Parse/Bind/Describe/Execute,
+        rows read by the RowDescription that answers the Describe."""
+        script = os.path.join(filt.dir, "rows.sql")
+        with open(script, "w") as f:
+            f.write("select id, card_number from customers where id <= 4 order by id;\n")
+        raw = suite.cluster.psql("select card_number from customers where id <= 4",
+                                 db="shop", args=("-At",)).split()
+        for mode in ("extended", "prepared"):
+            before = len(suite.logd.records("session_end"))
+            env = pgward_env.clean_pg_env()
+            env.update({"PGHOST": "127.0.0.1", "PGPORT": str(relay.port),
+                        "PGUSER": "app_read", "PGDATABASE": "shop",
+                        "PGPASSWORD": suite.token("carol"), "PGSSLMODE": "require"})
+            p = subprocess.run(["pgbench", "-n", "-c", "1", "-t", "3", "-M", mode,
+                                "-f", script], env=env, capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            # pgbench also opens a connection of its own that runs nothing.
+            deadline = time.monotonic() + 30
+            while True:
+                ended = [r for r in suite.logd.records("session_end")[before:]
+                         if r["statements"] >= 3]
+                if ended:
+                    break
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            sid = ended[0]["session"]
+            intents = {r["seq"]: r for r in suite.logd.records("intent")
+                       if r["session"] == sid and "customers" in r.get("sql", "")}
+            results = [r for r in suite.logd.records("result")
+                       if r["session"] == sid and r["intent"] in intents]
+            self.assertEqual(len(results), 3, (mode, [r for r in suite.logd.records()
+                                                      if r.get("session") == sid]))
+            for r in results:
+                self.assertEqual(intents[r["intent"]]["protocol"], "extended")
+                rec = r["recorded"]
+                self.assertEqual(rec[0]["columns"], ["id", "card_number"], mode)
+                self.assertEqual(len(rec[0]["rows"]), 3)
+                self.assertTrue(rec[0]["more"])
+                self.assertEqual([row[0] for row in rec[0]["rows"]], ["1", "2", "3"])
+                for row in rec[0]["rows"]:
+                    self.assertTrue(row[1].startswith("****"), row)
+                text = json.dumps(r)
+                for card in raw:
+                    self.assertNotIn(card, text)
+
     def test_unmarked_session_records_nothing(self):
         got, sid = self.run_as("alice", "select id, email from customers where id <= 2")
         self.assertEqual(len(got[0]), 2)
