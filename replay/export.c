@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "log.h"
 #include "replay/cli.h"
 #include "replay/cursor.h"
+#include "replay/facts.h"
 #include "replay/scan.h"
 #include "replay/siem.h"
 #include "strmap.h"
@@ -77,19 +77,13 @@ static char *
 export_groups(const struct rec *r)
 {
 	const struct rec_span *g = rec_get(r, "groups");
-	json_t *a = g != NULL ? json_loadb(g->p, g->n, JSON_DECODE_ANY, NULL) : NULL;
-	struct siem_buf b = { 0 };
-	size_t i;
-	json_t *v;
-	siem_puts(&b, "");
-	json_array_foreach(a, i, v) {
-		if (i > 0)
-			siem_puts(&b, ",");
-		if (json_is_string(v))
-			siem_puts(&b, json_string_value(v));
-	}
-	json_decref(a);
-	return b.p;
+	char *out = malloc(g != NULL ? g->n + 1 : 1);
+	if (out == NULL)
+		return NULL;
+	out[0] = '\0';
+	if (g != NULL)
+		facts_groups(g, out);
+	return out;
 }
 
 /* The session_start of a session that began before the export: the first
@@ -129,20 +123,43 @@ export_find_session(struct export *x, const char *id)
 	return s;
 }
 
+/* The first ,"session":"ID" of a line: in the relay's layout right after
+ * the type (ts and prev without a quote: nothing before it can match),
+ * else searched for. 0, or -1 when there is none (or it is too long). */
+static int
+export_session_id(const char *line, size_t len, struct rec_span t, char id[256])
+{
+	static const char key[] = ",\"session\":\"";
+	const char *k = NULL, *e = line + len;
+	const char *ts = rec_ts(line, len);
+	const char *prev = ts != NULL ? ts + REC_TS_LEN + 10 : NULL;
+	if (t.p != NULL && prev != NULL && t.p == prev + 64 + 10 &&
+	    memcmp(prev - 10, "\",\"prev\":\"", 10) == 0 &&
+	    memcmp(t.p - 10, "\",\"type\":\"", 10) == 0 &&
+	    memchr(ts, '"', REC_TS_LEN) == NULL && memchr(prev, '"', 64) == NULL &&
+	    (size_t)(e - (t.p + t.n + 1)) >= sizeof key - 1 &&
+	    memcmp(t.p + t.n + 1, key, sizeof key - 1) == 0)
+		k = t.p + t.n + 1;
+	else
+		k = memmem(line, len, key, sizeof key - 1);
+	if (k == NULL)
+		return -1;
+	const char *p = k + sizeof key - 1;
+	const char *q = memchr(p, '"', (size_t)(e - p));
+	if (q == NULL || (size_t)(q - p) >= 256)
+		return -1;
+	memcpy(id, p, (size_t)(q - p));
+	id[q - p] = '\0';
+	return 0;
+}
+
 static const struct siem_session *
 export_session(struct export *x, const char *line, size_t len)
 {
-	const char *k = memmem(line, len, ",\"session\":\"", 12);
-	if (k == NULL)
-		return NULL;
-	const char *p = k + 12;
-	const char *q = memchr(p, '"', (size_t)(line + len - p));
-	char id[256];
-	if (q == NULL || (size_t)(q - p) >= sizeof id)
-		return NULL;
-	memcpy(id, p, (size_t)(q - p));
-	id[q - p] = '\0';
 	struct rec_span t = rec_type(line, len);
+	char id[256];
+	if (export_session_id(line, len, t, id) != 0)
+		return NULL;
 	if (t.n == 13 && memcmp(t.p, "session_start", 13) == 0) {
 		struct rec r;
 		struct siem_session *s = calloc(1, sizeof *s);
@@ -166,18 +183,10 @@ static void
 export_session_done(struct export *x, const char *line, size_t len)
 {
 	struct rec_span t = rec_type(line, len);
-	if (t.n != 11 || memcmp(t.p, "session_end", 11) != 0)
-		return;
-	const char *k = memmem(line, len, ",\"session\":\"", 12);
-	if (k == NULL)
-		return;
-	const char *p = k + 12;
-	const char *q = memchr(p, '"', (size_t)(line + len - p));
 	char id[256];
-	if (q == NULL || (size_t)(q - p) >= sizeof id)
+	if (t.n != 11 || memcmp(t.p, "session_end", 11) != 0 ||
+	    export_session_id(line, len, t, id) != 0)
 		return;
-	memcpy(id, p, (size_t)(q - p));
-	id[q - p] = '\0';
 	strmap_remove(&x->sessions, id);
 }
 

@@ -35,11 +35,18 @@ rec_skip(const char *p, const char *e)
 	if (p >= e)
 		return NULL;
 	if (*p == '"') {
-		for (p++; p < e; p++) {
-			if (*p == '\\')
-				p++;
-			else if (*p == '"')
-				return p + 1;
+		/* A quote ends the string unless an odd run of backslashes
+		 * escapes it (SQL makes strings long: memchr, not a byte loop). */
+		for (const char *s = p + 1; s < e;) {
+			const char *q = memchr(s, '"', (size_t)(e - s));
+			if (q == NULL)
+				return NULL;
+			const char *b = q;
+			while (b > s && b[-1] == '\\')
+				b--;
+			if (((q - b) & 1) == 0)
+				return q + 1;
+			s = q + 1;
 		}
 		return NULL;
 	}
@@ -186,23 +193,20 @@ rec_put_utf8(char *o, unsigned cp)
 	return 4;
 }
 
-char *
-rec_unescape(const struct rec_span *v, size_t *len)
+int
+rec_unescape_into(const struct rec_span *v, char *out, size_t *len)
 {
 	if (v == NULL || v->n < 2 || v->p[0] != '"' || v->p[v->n - 1] != '"')
-		return NULL;
-	/* Each escape decodes to no more bytes than it takes. */
-	char *out = malloc(v->n);
-	if (out == NULL)
-		return NULL;
+		return -1;
 	const char *p = v->p + 1, *e = v->p + v->n - 1;
 	size_t o = 0;
 	while (p < e) {
-		if (*p != '\\') {
-			out[o++] = *p++;
-			continue;
-		}
-		if (p + 1 >= e)
+		const char *bs = memchr(p, '\\', (size_t)(e - p));
+		size_t run = bs != NULL ? (size_t)(bs - p) : (size_t)(e - p);
+		memcpy(out + o, p, run);
+		o += run;
+		p += run;
+		if (p >= e || p + 1 >= e)
 			break;
 		char c = p[1];
 		p += 2;
@@ -215,7 +219,7 @@ rec_unescape(const struct rec_span *v, size_t *len)
 		case 'u': {
 			unsigned cp, lo;
 			if (e - p < 4 || rec_hex4(p, &cp) != 0)
-				goto bad;
+				return -1;
 			p += 4;
 			if (cp >= 0xd800 && cp < 0xdc00 && e - p >= 6 && p[0] == '\\' &&
 			    p[1] == 'u' && rec_hex4(p + 2, &lo) == 0 &&
@@ -231,10 +235,21 @@ rec_unescape(const struct rec_span *v, size_t *len)
 	}
 	out[o] = '\0';
 	*len = o;
+	return 0;
+}
+
+char *
+rec_unescape(const struct rec_span *v, size_t *len)
+{
+	if (v == NULL || v->n < 2)
+		return NULL;
+	/* Each escape decodes to no more bytes than it takes. */
+	char *out = malloc(v->n);
+	if (out != NULL && rec_unescape_into(v, out, len) != 0) {
+		free(out);
+		out = NULL;
+	}
 	return out;
-bad:
-	free(out);
-	return NULL;
 }
 
 char *
@@ -246,11 +261,21 @@ rec_str(const struct rec *r, const char *key, size_t *len)
 }
 
 int
-rec_int(const struct rec *r, const char *key, long long *out)
+rec_span_int(const struct rec_span *v, long long *out)
 {
-	const struct rec_span *v = rec_get(r, key);
 	if (v == NULL || v->n == 0 || v->n > 20)
 		return -1;
+	/* Plain digits (as the writers put them): no strtoll. */
+	if (v->n <= 18) {
+		long long x = 0;
+		size_t i = v->p[0] == '-';
+		for (; i < v->n && v->p[i] >= '0' && v->p[i] <= '9'; i++)
+			x = x * 10 + (v->p[i] - '0');
+		if (i == v->n && v->n > (size_t)(v->p[0] == '-')) {
+			*out = v->p[0] == '-' ? -x : x;
+			return 0;
+		}
+	}
 	char buf[24], *end;
 	memcpy(buf, v->p, v->n);
 	buf[v->n] = '\0';
@@ -262,9 +287,8 @@ rec_int(const struct rec *r, const char *key, long long *out)
 }
 
 int
-rec_num(const struct rec *r, const char *key, double *out)
+rec_span_num(const struct rec_span *v, double *out)
 {
-	const struct rec_span *v = rec_get(r, key);
 	if (v == NULL || v->n == 0 || v->n > 40)
 		return -1;
 	char buf[48], *end;
@@ -275,6 +299,18 @@ rec_num(const struct rec *r, const char *key, double *out)
 		return -1;
 	*out = x;
 	return 0;
+}
+
+int
+rec_int(const struct rec *r, const char *key, long long *out)
+{
+	return rec_span_int(rec_get(r, key), out);
+}
+
+int
+rec_num(const struct rec *r, const char *key, double *out)
+{
+	return rec_span_num(rec_get(r, key), out);
 }
 
 char *

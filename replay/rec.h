@@ -54,12 +54,18 @@ int rec_has(const struct rec *r, const char *key, const char *s);
  * NUL-terminated (the string may hold NUL: use *len). NULL when v is not
  * a string or memory runs out. */
 char *rec_unescape(const struct rec_span *v, size_t *len);
+/* The same into out (at least v->n bytes): 0, or -1 when v is not a
+ * string or holds a bad \u escape. */
+int rec_unescape_into(const struct rec_span *v, char *out, size_t *len);
 /* The decoded string member key, or NULL. */
 char *rec_str(const struct rec *r, const char *key, size_t *len);
 /* An integer member; 0, or -1 when absent or not an integer. */
 int rec_int(const struct rec *r, const char *key, long long *out);
 /* A number member as a double (e.g. duration_ms); 0 or -1. */
 int rec_num(const struct rec *r, const char *key, double *out);
+/* The same for a raw value (NULL: absent). */
+int rec_span_int(const struct rec_span *v, long long *out);
+int rec_span_num(const struct rec_span *v, double *out);
 /* The SQL of an intent: the string, or the bytes of {"base64":...}
  * (*binary set: not UTF-8). malloc'd, NULL when absent. */
 char *rec_sql(const struct rec *r, size_t *len, int *binary);

@@ -135,6 +135,12 @@ recfast_value(const char *p, const char *e, int depth)
 	}
 }
 
+const char *
+recfast_value_end(const char *p, const char *e)
+{
+	return recfast_value(p, e, 1);
+}
+
 static int
 recfast_key(const struct span *k, const char *name)
 {

@@ -23,4 +23,9 @@
 int recfast_check(const char *line, size_t len, EVP_MD_CTX *ctx, uint64_t *seq,
     uint8_t prev[32], uint8_t hash[32]);
 
+/* The end of the JSON value at p (before e) when it is in the subset
+ * above, which jansson reads and writes back byte for byte (export copies
+ * such a value instead of re-encoding it); else NULL. */
+const char *recfast_value_end(const char *p, const char *e);
+
 #endif

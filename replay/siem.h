@@ -8,20 +8,57 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "replay/rec.h"
 
+/* Output, kept NUL-terminated. After a failed allocation (oom) nothing
+ * more is appended. */
 struct siem_buf {
 	char *p;
 	size_t n, cap;
 	int oom;
 };
 
-void siem_put(struct siem_buf *b, const char *s, size_t n);
-void siem_puts(struct siem_buf *b, const char *s);
+/* Makes room for n more bytes and a NUL: 0, or -1 (oom). */
+int siem_grow(struct siem_buf *b, size_t n);
+
+/* 1 when n more bytes (and a NUL) fit at b->p + b->n. Appending is inline:
+ * an event is built of many small pieces. */
+static inline int
+siem_room(struct siem_buf *b, size_t n)
+{
+	return !b->oom && (b->n + n < b->cap || siem_grow(b, n) == 0);
+}
+
+static inline void
+siem_put(struct siem_buf *b, const char *s, size_t n)
+{
+	if (!siem_room(b, n))
+		return;
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+static inline void
+siem_puts(struct siem_buf *b, const char *s)
+{
+	siem_put(b, s, strlen(s));
+}
+
+/* A string literal. */
+#define SIEM_LIT(b, s) siem_put((b), "" s, sizeof(s) - 1)
+
+void siem_putll(struct siem_buf *b, long long v);
+void siem_putull(struct siem_buf *b, unsigned long long v);
 void siem_printf(struct siem_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void siem_buf_free(struct siem_buf *b);
+
+/* The length of the well-formed UTF-8 character at p (before e), or 0
+ * (also for overlong forms and surrogates). */
+size_t siem_utf8_len(const unsigned char *p, const unsigned char *e);
 
 /* CEF header field: '\' and '|' escaped with '\'; CR and LF (not
  * allowed in a header) become a space. */

@@ -136,6 +136,19 @@ when_at(const char *s, time_t now, char since[WHEN_LEN], char until[WHEN_LEN])
 	return 0;
 }
 
+/* Days from 1970-01-01 to the first of month mon (1 to 12) of year y
+ * (1970 or later), as timegm counts them. */
+static int64_t
+when_days(int y, int mon)
+{
+	static const int before[12] = { 0, 31, 59, 90, 120, 151, 181, 212, 243, 273,
+	    304, 334 };
+	int64_t py = y - 1;
+	int64_t leaps = py / 4 - py / 100 + py / 400 - (1969 / 4 - 1969 / 100 + 1969 / 400);
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return (int64_t)(y - 1970) * 365 + leaps + before[mon - 1] + (mon > 2 && leap);
+}
+
 int64_t
 when_ms(const char *ts)
 {
@@ -149,6 +162,14 @@ when_ms(const char *ts)
 	    when_digits(ts + 17, 2, &tm.tm_sec) != 0 ||
 	    when_digits(ts + 20, 6, &us) != 0)
 		return -1;
+	/* Export asks for every record: counted here (timegm is slow); it
+	 * adds days, hours, minutes and seconds as they are, out of range or
+	 * not, so only the month must be one. */
+	if (tm.tm_year >= 1970 && tm.tm_mon >= 1 && tm.tm_mon <= 12) {
+		int64_t days = when_days(tm.tm_year, tm.tm_mon) + tm.tm_mday - 1;
+		int64_t s = days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+		return s * 1000 + us / 1000;
+	}
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	return (int64_t)timegm(&tm) * 1000 + us / 1000;

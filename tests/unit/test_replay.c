@@ -14,6 +14,7 @@
 #include "b64.h"
 #include "merkle.h"
 #include "replay/logread.h"
+#include "replay/rec.h"
 #include "replay/recfast.h"
 #include "replay/verify.h"
 #include "signnote.h"
@@ -324,6 +325,28 @@ START_TEST(verify_wrong_origin_fails)
 }
 END_TEST
 
+START_TEST(rec_split_strings_ending_in_backslashes)
+{
+	/* A quote after an even run of backslashes ends the string; after an
+	 * odd run it is part of it. */
+	static const char line[] = "{\"seq\":1,\"ts\":\"2026-11-27T14:55:04.123456Z\","
+	    "\"a\":\"x\\\\\",\"b\":\"y\\\"z\\\\\\\"\\\\\",\"c\":[\"\\\\\",\"]\"],\"d\":1}";
+	struct rec r;
+	ck_assert_int_eq(rec_split(&r, line, sizeof line - 1), 0);
+	ck_assert_uint_eq(r.n, 6);
+	const struct rec_span *a = rec_get(&r, "a"), *b = rec_get(&r, "b"),
+	    *c = rec_get(&r, "c"), *d = rec_get(&r, "d");
+	ck_assert(a != NULL && a->n == 5 && memcmp(a->p, "\"x\\\\\"", 5) == 0);
+	ck_assert(b != NULL && b->n == 12 && memcmp(b->p, "\"y\\\"z\\\\\\\"\\\\\"", 12) == 0);
+	ck_assert(c != NULL && c->n == 10);
+	ck_assert(d != NULL && d->n == 1 && d->p[0] == '1');
+	size_t n;
+	char *s = rec_unescape(b, &n);
+	ck_assert(s != NULL && n == 6 && memcmp(s, "y\"z\\\"\\", 6) == 0);
+	free(s);
+}
+END_TEST
+
 static Suite *
 replay_suite(void)
 {
@@ -338,6 +361,7 @@ replay_suite(void)
 	tcase_add_test(tc, verify_flipped_byte_and_truncation);
 	tcase_add_test(tc, verify_no_checkpoint_fails);
 	tcase_add_test(tc, verify_wrong_origin_fails);
+	tcase_add_test(tc, rec_split_strings_ending_in_backslashes);
 	suite_add_tcase(s, tc);
 	return s;
 }

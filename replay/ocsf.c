@@ -1,0 +1,349 @@
+#include "replay/ocsf.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "replay/jsonw.h"
+#include "replay/recfast.h"
+#include "replay/when.h"
+
+#define OCSF_HEAD "{\"class_uid\":6005,\"class_name\":\"Datastore Activity\"," \
+	"\"category_uid\":6,\"category_name\":\"Application Activity\""
+#define OCSF_PRODUCT "\"version\":\"1.1.0\",\"product\":{\"name\":\"pgward\"," \
+	"\"vendor_name\":\"pgward\",\"version\":\"" PGWARD_VERSION "\"}"
+
+/* A decoded string: its raw spelling when that is already what jansson
+ * writes (the usual case: no decoding, no re-encoding), else the decoded
+ * bytes. -1, nothing appended: not UTF-8. */
+static int
+ocsf_str(struct siem_buf *b, const struct facts_str *s, int nul)
+{
+	if (s->raw != NULL && jsonw_raw(b, s->raw, nul) == 0)
+		return 0;
+	return jsonw_str(b, s->p, s->n);
+}
+
+/* The string or null (jansson's "s?"). */
+static int
+ocsf_str_or_null(struct siem_buf *b, const struct facts_str *s)
+{
+	if (s->p == NULL) {
+		SIEM_LIT(b, "null");
+		return 0;
+	}
+	return ocsf_str(b, s, 0);
+}
+
+/* key (with its leading comma) and the string, when there is one; left
+ * out when the value is refused, as json_object_set_new did. */
+static void
+ocsf_member(struct siem_buf *b, const char *key, size_t kn, const struct facts_str *s)
+{
+	if (s->p == NULL)
+		return;
+	size_t mark = b->n;
+	siem_put(b, key, kn);
+	if (ocsf_str(b, s, 0) != 0)
+		b->n = mark;
+}
+
+#define OCSF_MEMBER(b, key, s) ocsf_member((b), "" key, sizeof(key) - 1, (s))
+
+/* metadata: left out whole when original_time is refused. */
+static void
+ocsf_metadata(struct siem_buf *b, const struct siem_facts *f)
+{
+	size_t mark = b->n;
+	SIEM_LIT(b, ",\"metadata\":{" OCSF_PRODUCT ",\"uid\":\"");
+	siem_putull(b, f->r.seq);
+	SIEM_LIT(b, "\",\"log_name\":\"pgward-audit\",\"original_time\":");
+	if (jsonw_str(b, f->r.ts, REC_TS_LEN) != 0) {
+		b->n = mark;
+		return;
+	}
+	SIEM_LIT(b, ",\"sequence\":");
+	siem_putll(b, (long long)f->r.seq);
+	OCSF_MEMBER(b, ",\"correlation_uid\":", &f->session);
+	SIEM_LIT(b, "}");
+}
+
+/* actor: user (name, uid, groups) and session; left out whole when one
+ * of its strings is refused (json_pack failed). */
+static void
+ocsf_actor(struct siem_buf *b, const struct siem_facts *f, const struct siem_session *sess)
+{
+	struct facts_str uid = f->user;
+	if (f->sub.p != NULL)
+		uid = f->sub;
+	else if (sess != NULL && sess->sub != NULL)
+		uid = (struct facts_str){ sess->sub, strlen(sess->sub), NULL };
+	size_t mark = b->n;
+	SIEM_LIT(b, ",\"actor\":{\"user\":{\"name\":");
+	if (ocsf_str_or_null(b, &f->user) != 0)
+		goto refused;
+	SIEM_LIT(b, ",\"uid\":");
+	if (ocsf_str_or_null(b, &uid) != 0)
+		goto refused;
+	SIEM_LIT(b, ",\"groups\":[");
+	/* One {"name"} per group in "a,b" (empty names skipped, as strtok). */
+	const char *g = f->groups, *ge = g != NULL ? g + f->groups_n : NULL;
+	int first = 1;
+	while (g != NULL && g < ge) {
+		const char *c = memchr(g, ',', (size_t)(ge - g));
+		const char *end = c != NULL ? c : ge;
+		if (end > g) {
+			size_t el = b->n;
+			if (!first)
+				SIEM_LIT(b, ",");
+			SIEM_LIT(b, "{\"name\":");
+			if (jsonw_str(b, g, (size_t)(end - g)) == 0) {
+				SIEM_LIT(b, "}");
+				first = 0;
+			} else {
+				b->n = el;
+			}
+		}
+		g = end + 1;
+	}
+	SIEM_LIT(b, "]},\"session\":{\"uid\":");
+	if (ocsf_str_or_null(b, &f->session) != 0)
+		goto refused;
+	SIEM_LIT(b, "}}");
+	return;
+refused:
+	b->n = mark;
+}
+
+static void
+ocsf_src_endpoint(struct siem_buf *b, const struct siem_facts *f,
+    const struct siem_session *sess)
+{
+	const char *client = f->client.p != NULL ? f->client.p : sess != NULL ? sess->client :
+	    NULL;
+	const char *ip;
+	size_t iplen;
+	long port;
+	facts_split_client(client, &ip, &iplen, &port);
+	if (iplen == 0) {
+		/* Required: the session began before what was read. */
+		SIEM_LIT(b, ",\"src_endpoint\":{\"name\":\"unknown\"}");
+		return;
+	}
+	SIEM_LIT(b, ",\"src_endpoint\":{");
+	size_t mark = b->n;
+	int any = 0;
+	SIEM_LIT(b, "\"ip\":");
+	if (jsonw_str(b, ip, iplen) == 0)
+		any = 1;
+	else
+		b->n = mark;
+	if (port >= 0) {
+		if (any)
+			SIEM_LIT(b, ",");
+		SIEM_LIT(b, "\"port\":");
+		siem_putll(b, port);
+	}
+	SIEM_LIT(b, "}");
+}
+
+static void
+ocsf_query(struct siem_buf *b, const struct siem_facts *f)
+{
+	if (f->sql.p == NULL)
+		return;
+	size_t mark = b->n;
+	SIEM_LIT(b, ",\"query_info\":{\"datastore_query\":");
+	int rc = f->sql_binary ? jsonw_str(b, f->sql_b64.p, f->sql_b64.n) : ocsf_str(b, &f->sql, 1);
+	if (rc != 0) {
+		b->n = mark;
+		return;
+	}
+	if (f->sql_binary)
+		SIEM_LIT(b, ",\"query_encoding\":\"base64\"");
+	SIEM_LIT(b, "}");
+}
+
+/* The comma before a member of unmapped, unless it is the first, and the
+ * key. */
+static void
+ocsf_un_key(struct siem_buf *b, const char *key, int *first)
+{
+	if (!*first)
+		SIEM_LIT(b, ",");
+	*first = 0;
+	SIEM_LIT(b, "\"");
+	siem_puts(b, key);
+	SIEM_LIT(b, "\":");
+}
+
+static void
+ocsf_un_str(struct siem_buf *b, const char *key, const struct facts_str *s, int *first)
+{
+	if (s->p == NULL)
+		return;
+	size_t mark = b->n;
+	int was = *first;
+	ocsf_un_key(b, key, first);
+	if (ocsf_str(b, s, 0) != 0) {
+		b->n = mark;
+		*first = was;
+	}
+}
+
+/* The params as jansson reads and writes them: as they are when they are
+ * in the form it writes, else through jansson; left out if it cannot read
+ * them. */
+static void
+ocsf_params(struct siem_buf *b, const struct rec_span *v, int *first)
+{
+	if (recfast_value_end(v->p, v->p + v->n) == v->p + v->n) {
+		ocsf_un_key(b, "params", first);
+		siem_put(b, v->p, v->n);
+		return;
+	}
+	json_t *j = json_loadb(v->p, v->n, JSON_DECODE_ANY, NULL);
+	char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_ENSURE_ASCII | JSON_ENCODE_ANY) : NULL;
+	json_decref(j);
+	if (s != NULL) {
+		ocsf_un_key(b, "params", first);
+		siem_puts(b, s);
+	}
+	free(s);
+}
+
+static void
+ocsf_unmapped(struct siem_buf *b, const struct siem_facts *f)
+{
+	int first = 1;
+	SIEM_LIT(b, ",\"unmapped\":{");
+	if (f->type.p != NULL) {
+		size_t mark = b->n;
+		ocsf_un_key(b, "type", &first);
+		if (jsonw_str(b, f->type.p, f->type.n) != 0) {
+			b->n = mark;
+			first = 1;
+		}
+	}
+	ocsf_un_str(b, "role", &f->role, &first);
+	ocsf_un_str(b, "rule", &f->rule, &first);
+	if (f->has_intent) {
+		ocsf_un_key(b, "intent_seq", &first);
+		siem_putll(b, f->intent);
+	}
+	if (f->has_rows) {
+		ocsf_un_key(b, "rows", &first);
+		siem_putll(b, f->rows);
+	}
+	double d;
+	if (f->duration != NULL && rec_span_num(f->duration, &d) == 0) {
+		size_t mark = b->n;
+		int was = first;
+		ocsf_un_key(b, "duration_ms", &first);
+		if (jsonw_real(b, d) != 0) {
+			b->n = mark;
+			first = was;
+		}
+	}
+	ocsf_un_str(b, "reason", &f->reason, &first);
+	if (f->params != NULL)
+		ocsf_params(b, f->params, &first);
+	SIEM_LIT(b, "}");
+}
+
+int
+ocsf_record(struct siem_buf *b, const struct siem_facts *f, const struct siem_session *sess)
+{
+	int activity = 99;
+	const char *aname = "Other";
+	if (facts_is(f, "intent") || facts_is(f, "result")) {
+		activity = 4;
+		aname = "Query";
+	} else if (facts_is(f, "session_start")) {
+		activity = 3;
+		aname = "Connect";
+	} else if (facts_is(f, "session_end")) {
+		aname = "Disconnect";
+	}
+	SIEM_LIT(b, OCSF_HEAD ",\"activity_id\":");
+	siem_putll(b, activity);
+	SIEM_LIT(b, ",\"activity_name\":\"");
+	siem_puts(b, aname);
+	SIEM_LIT(b, "\",\"type_uid\":");
+	siem_putll(b, 600500 + activity);
+	SIEM_LIT(b, ",\"type_name\":\"Datastore Activity: ");
+	siem_puts(b, aname);
+	int sev = facts_severity(f);
+	if (sev == 7)
+		SIEM_LIT(b, "\",\"severity_id\":4,\"severity\":\"High\"");
+	else if (sev == 5)
+		SIEM_LIT(b, "\",\"severity_id\":3,\"severity\":\"Medium\"");
+	else
+		SIEM_LIT(b, "\",\"severity_id\":1,\"severity\":\"Informational\"");
+	SIEM_LIT(b, ",\"time\":");
+	siem_putll(b, when_ms(f->r.ts));
+	ocsf_metadata(b, f);
+	ocsf_actor(b, f, sess);
+	ocsf_src_endpoint(b, f, sess);
+	if (f->connection.p != NULL) {
+		size_t mark = b->n;
+		SIEM_LIT(b, ",\"database\":{\"name\":");
+		if (ocsf_str(b, &f->connection, 0) == 0)
+			SIEM_LIT(b, ",\"type_id\":99,\"type\":\"PostgreSQL\"}");
+		else
+			b->n = mark;
+	}
+	if (f->decision.p != NULL) {
+		if (facts_eq(&f->decision, "allow"))
+			SIEM_LIT(b, ",\"action_id\":1,\"action\":\"Allowed\",\"disposition_id\":1,"
+			    "\"disposition\":\"Allowed\"");
+		else if (facts_eq(&f->decision, "deny"))
+			SIEM_LIT(b, ",\"action_id\":2,\"action\":\"Denied\",\"disposition_id\":2,"
+			    "\"disposition\":\"Blocked\"");
+		else
+			SIEM_LIT(b, ",\"action_id\":99,\"action\":\"Review\",\"disposition_id\":99,"
+			    "\"disposition\":\"Review\"");
+	}
+	if (f->status.p != NULL) {
+		if (facts_eq(&f->status, "ok"))
+			SIEM_LIT(b, ",\"status_id\":1,\"status\":\"Success\"");
+		else
+			SIEM_LIT(b, ",\"status_id\":2,\"status\":\"Failure\"");
+		OCSF_MEMBER(b, ",\"status_code\":", &f->sqlstate);
+		OCSF_MEMBER(b, ",\"status_detail\":", &f->message);
+	}
+	ocsf_query(b, f);
+	ocsf_unmapped(b, f);
+	size_t mark = b->n;
+	SIEM_LIT(b, ",\"raw_data\":");
+	if (jsonw_str(b, f->r.line, f->r.len) != 0)
+		b->n = mark;
+	SIEM_LIT(b, "}\n");
+	return 0;
+}
+
+int
+ocsf_checkpoint(struct siem_buf *b, const char *note, const char *ts, const char *root,
+    long long size)
+{
+	SIEM_LIT(b, OCSF_HEAD ",\"activity_id\":99,\"activity_name\":\"Checkpoint\","
+	    "\"type_uid\":600599,\"type_name\":\"Datastore Activity: Other\","
+	    "\"severity_id\":1,\"severity\":\"Informational\",\"time\":");
+	siem_putll(b, when_ms(ts));
+	SIEM_LIT(b, ",\"metadata\":{" OCSF_PRODUCT ",\"log_name\":\"pgward-audit\","
+	    "\"original_time\":");
+	jsonw_str(b, ts, strlen(ts));
+	SIEM_LIT(b, "},\"actor\":{\"user\":{\"name\":\"pgward-logd\"}},"
+	    "\"src_endpoint\":{\"name\":\"pgward-logd\"},\"message\":");
+	jsonw_str(b, note, strlen(note));
+	SIEM_LIT(b, ",\"unmapped\":{\"checkpoint_size\":");
+	siem_putll(b, size);
+	SIEM_LIT(b, ",\"checkpoint_root\":");
+	jsonw_str(b, root, strlen(root));
+	SIEM_LIT(b, ",\"checkpoint_note\":");
+	jsonw_str(b, note, strlen(note));
+	SIEM_LIT(b, "}}\n");
+	return 0;
+}

@@ -1,0 +1,422 @@
+/* export's OCSF writer without processes: JSON strings and reals written
+ * as jansson writes them (hostile bytes: quotes, backslashes, control
+ * characters, DEL, non-ASCII, bytes that are not UTF-8), raw values copied
+ * only when already in that form, and whole events of hostile records
+ * against the bytes the jansson-built events had. */
+
+#include <check.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "replay/facts.h"
+#include "replay/jsonw.h"
+#include "replay/siem.h"
+#include "replay/when.h"
+
+/* jsonw_str of s[0..n): the string, or NULL when refused (then nothing
+ * may have been appended). */
+static char *
+str_of(const char *s, size_t n)
+{
+	struct siem_buf b = { 0 };
+	SIEM_LIT(&b, "<");
+	size_t before = b.n;
+	if (jsonw_str(&b, s, n) != 0) {
+		ck_assert_uint_eq(b.n, before);
+		siem_buf_free(&b);
+		return NULL;
+	}
+	char *out = strdup(b.p + 1);
+	siem_buf_free(&b);
+	return out;
+}
+
+#define STR_EQ(in, want) do { \
+	char *got_ = str_of(in, sizeof(in) - 1); \
+	ck_assert_ptr_nonnull(got_); \
+	ck_assert_str_eq(got_, want); \
+	free(got_); \
+} while (0)
+
+#define STR_REFUSED(in) ck_assert_ptr_null(str_of(in, sizeof(in) - 1))
+
+START_TEST(json_string_escaping)
+{
+	STR_EQ("plain text", "\"plain text\"");
+	STR_EQ("q\"uote back\\slash", "\"q\\\"uote back\\\\slash\"");
+	STR_EQ("\"\\\"\\", "\"\\\"\\\\\\\"\\\\\"");
+	STR_EQ("\b\f\n\r\t", "\"\\b\\f\\n\\r\\t\"");
+	STR_EQ("\x01\x1f end", "\"\\u0001\\u001F end\"");
+	STR_EQ("nul\0in", "\"nul\\u0000in\"");
+	/* '/' and DEL as they are. */
+	STR_EQ("a/b\x7f", "\"a/b\x7f\"");
+	/* Non-ASCII as \u, upper-case hex; a pair above U+FFFF. */
+	STR_EQ("caf\xc3\xa9", "\"caf\\u00E9\"");
+	STR_EQ("\xe2\x80\xa8\xef\xbf\xbf", "\"\\u2028\\uFFFF\"");
+	STR_EQ("\xf0\x9f\x98\x80!", "\"\\uD83D\\uDE00!\"");
+	STR_EQ("|=] 12345678 \"long enough for eight at a time\" \\",
+	    "\"|=] 12345678 \\\"long enough for eight at a time\\\" \\\\\"");
+	STR_EQ("", "\"\"");
+	/* Not UTF-8: refused, as json_stringn refuses it. */
+	STR_REFUSED("bad \xff byte");
+	STR_REFUSED("\xc0\xaf");		/* overlong */
+	STR_REFUSED("\xed\xa0\x80");		/* a surrogate */
+	STR_REFUSED("cut \xe2\x82");		/* truncated */
+	STR_REFUSED("\xf4\x90\x80\x80");	/* above U+10FFFF */
+	STR_REFUSED("0123456789abcdef\x80");
+}
+END_TEST
+
+/* The same as jansson, byte for byte, for strings made of pieces that
+ * need every kind of treatment. */
+START_TEST(json_strings_as_jansson_writes_them)
+{
+	static const char *const piece[] = { "a", "Z", " ", "\"", "\\", "/", "\x7f", "\x01",
+	    "\n", "\t", "\x1f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff",
+	    "\xc3", "\xed\xb0\x80", "abcdefgh", "\"\"\"\"\"\"\"\"" };
+	srand(7);
+	for (int i = 0; i < 20000; i++) {
+		char s[256];
+		size_t n = 0;
+		int parts = rand() % 24;
+		for (int k = 0; k < parts; k++) {
+			const char *p = piece[rand() % (int)(sizeof piece / sizeof piece[0])];
+			size_t l = strlen(p);
+			memcpy(s + n, p, l);
+			n += l;
+		}
+		json_t *j = json_stringn(s, n);
+		char *want = j != NULL ? json_dumps(j, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+		char *got = str_of(s, n);
+		if (want == NULL)
+			ck_assert_ptr_null(got);
+		else
+			ck_assert_str_eq(got, want);
+		free(want);
+		free(got);
+		json_decref(j);
+	}
+}
+END_TEST
+
+static int
+raw_ok(const char *raw, int nul)
+{
+	struct siem_buf b = { 0 };
+	struct rec_span v = { raw, strlen(raw) };
+	int rc = jsonw_raw(&b, &v, nul);
+	if (rc == 0)
+		ck_assert_str_eq(b.p, raw);
+	else
+		ck_assert_uint_eq(b.n, 0);
+	siem_buf_free(&b);
+	return rc == 0;
+}
+
+START_TEST(raw_strings_copied_only_in_jansson_form)
+{
+	ck_assert(raw_ok("\"plain and \\\"quoted\\\" \\\\ \\n\\t\\b\\f\\r\"", 0));
+	ck_assert(raw_ok("\"caf\\u00E9 \\u0001 \\uD83D\\uDE00 \\uFFFF \x7f\"", 0));
+	ck_assert(raw_ok("\"\"", 0));
+	ck_assert(raw_ok("\"nul\\u0000\"", 1));
+	/* Other spellings of the same strings are written anew. */
+	ck_assert(!raw_ok("\"nul\\u0000\"", 0));
+	ck_assert(!raw_ok("\"caf\\u00e9\"", 0));		/* lower-case hex */
+	ck_assert(!raw_ok("\"\\u0041\"", 0));		/* ASCII as \u */
+	ck_assert(!raw_ok("\"\\u000A\"", 0));		/* has a short escape */
+	ck_assert(!raw_ok("\"a\\/b\"", 0));
+	ck_assert(!raw_ok("\"lone \\uD800\"", 0));
+	ck_assert(!raw_ok("\"lone \\uDC00 \\uD800\\u0041\"", 0));
+	ck_assert(!raw_ok("\"raw \xc3\xa9\"", 0));
+	ck_assert(!raw_ok("\"raw \ttab\"", 0));
+	ck_assert(!raw_ok("\"bad \\x\"", 0));
+	ck_assert(!raw_ok("\"cut \\u00E\"", 0));
+	ck_assert(!raw_ok("12", 0));
+}
+END_TEST
+
+START_TEST(reals_as_jansson_writes_them)
+{
+	static const double fixed[] = { 0.0, -0.0, 0.5, 1.23, 0.1, 1e-4, 9.9999999999999995e-5,
+	    1e-5, 123.456, 1e15, 1e16, 9999999999999998.0, 1234567890123456.75,
+	    1234567890123456.25, 4503599627370496.5, 0.0625, 1e22, 1e300, 5e-324, 3.0000000000000004 };
+	srand(11);
+	for (int i = 0; i < 200000 + (int)(sizeof fixed / sizeof fixed[0]); i++) {
+		double d;
+		if (i < (int)(sizeof fixed / sizeof fixed[0])) {
+			d = fixed[i];
+		} else if (i % 2) {
+			d = (double)(rand() % 100000000) / 1000.0;
+		} else {
+			uint64_t bits = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
+			memcpy(&d, &bits, sizeof d);
+		}
+		for (int sign = 0; sign < 2; sign++, d = -d) {
+			json_t *j = json_real(d);
+			char *want = j != NULL ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+			struct siem_buf b = { 0 };
+			int rc = jsonw_real(&b, d);
+			if (want == NULL)
+				ck_assert_int_ne(rc, 0);
+			else
+				ck_assert_msg(rc == 0 && strcmp(b.p, want) == 0, "%.17g: %s, not %s", d,
+				    rc == 0 ? b.p : "(refused)", want);
+			free(want);
+			json_decref(j);
+			siem_buf_free(&b);
+		}
+	}
+}
+END_TEST
+
+START_TEST(groups_joined_as_jansson_reads_them)
+{
+	static const char *const arrays[] = { "[]", "[\"a\"]", "[\"a\",\"b\"]", "[\"a,b\",\"\"]",
+	    "[\"x\\\"y\",\"z]\\\\\"]", "[1,\"a\",null]", "[\"\\u00e9\"]", "[\"t\\tab\\/\"]",
+	    "[ \"sp\" ]", "[\"a\",]", "\"notarray\"", "{\"a\":\"b\"}", "[\"\\uD800\"]", "bad",
+	    "[[\"in\"],\"b\"]", "[\"raw\xff\"]", "[\"\"]" };
+	for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) {
+		struct rec_span g = { arrays[i], strlen(arrays[i]) };
+		char out[256], want[256] = "";
+		size_t n = facts_groups(&g, out);
+		json_t *a = json_loadb(g.p, g.n, JSON_DECODE_ANY, NULL);
+		size_t k;
+		json_t *v;
+		json_array_foreach(a, k, v) {
+			if (k > 0)
+				strcat(want, ",");
+			if (json_is_string(v))
+				strcat(want, json_string_value(v));
+		}
+		json_decref(a);
+		ck_assert_msg(strcmp(out, want) == 0, "%s: %s, not %s", arrays[i], out, want);
+		ck_assert_uint_eq(n, strlen(want));
+	}
+}
+END_TEST
+
+START_TEST(log_times_as_timegm_counts_them)
+{
+	static const char *const ts[] = { "2026-11-27T03:12:05.123456Z",
+	    "1970-01-01T00:00:00.000000Z", "2000-02-29T23:59:60.999999Z",
+	    "2100-03-01T00:00:00.000999Z", "9999-12-31T23:59:59.999999Z",
+	    "2026-02-31T99:99:99.000000Z", "2026-13-01T00:00:00.000000Z",
+	    "2026-00-10T00:00:00.000000Z", "1969-12-31T23:59:59.000000Z",
+	    "0000-01-01T00:00:00.000000Z", "2024-12-00T00:00:00.000000Z" };
+	for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+		const char *t = ts[i];
+		struct tm tm = { 0 };
+		tm.tm_year = atoi(t) - 1900;
+		tm.tm_mon = atoi(t + 5) - 1;
+		tm.tm_mday = atoi(t + 8);
+		tm.tm_hour = atoi(t + 11);
+		tm.tm_min = atoi(t + 14);
+		tm.tm_sec = atoi(t + 17);
+		int64_t want = (int64_t)timegm(&tm) * 1000 + atoi(t + 20) / 1000;
+		ck_assert_msg(when_ms(t) == want, "%s", t);
+	}
+	ck_assert_int_eq(when_ms("2026-11-27T03:12:0x.000000Z"), -1);
+}
+END_TEST
+
+/* Records and the events the jansson-built writer gave for them
+ * (pgward-replay before the direct writer). */
+static const char hostile_intent_line[] =
+    "{\"seq\":7,\"ts\":\"2026-11-27T03:12:05.123456Z\",\"prev\":\"0000000"
+    "000000000000000000000000000000000000000000000000000000000\",\"type\""
+    ":\"intent\",\"user\":\"bo|b=\\\\x\",\"groups\":[\"a]\",\"b\\\"c\",\""
+    "d,e\"],\"connection\":\"shop\",\"role\":\"app\\/write\",\"n\":1,\"pr"
+    "otocol\":\"simple\",\"decision\":\"deny\",\"rule\":\"r\\\\1\",\"sql\""
+    ":\"delete -- \\\"q\\\" \\\\ \\n\\t\\u0001\\u001F\x7f"" caf\\u00E9 \\"
+    "uD83D\\uDE00 /\",\"params\":[\"x\",null,{\"base64\":\"/w==\"}],\"has"
+    "h\":\"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+    "ff\"}";
+static const char hostile_intent_ocsf[] =
+    "{\"class_uid\":6005,\"class_name\":\"Datastore Activity\",\"category"
+    "_uid\":6,\"category_name\":\"Application Activity\",\"activity_id\":"
+    "4,\"activity_name\":\"Query\",\"type_uid\":600504,\"type_name\":\"Da"
+    "tastore Activity: Query\",\"severity_id\":4,\"severity\":\"High\",\""
+    "time\":1795749125123,\"metadata\":{\"version\":\"1.1.0\",\"product\""
+    ":{\"name\":\"pgward\",\"vendor_name\":\"pgward\",\"version\":\"0.1.0"
+    "\"},\"uid\":\"7\",\"log_name\":\"pgward-audit\",\"original_time\":\""
+    "2026-11-27T03:12:05.123456Z\",\"sequence\":7},\"actor\":{\"user\":{\""
+    "name\":\"bo|b=\\\\x\",\"uid\":\"bo|b=\\\\x\",\"groups\":[{\"name\":\""
+    "a]\"},{\"name\":\"b\\\"c\"},{\"name\":\"d\"},{\"name\":\"e\"}]},\"se"
+    "ssion\":{\"uid\":null}},\"src_endpoint\":{\"name\":\"unknown\"},\"da"
+    "tabase\":{\"name\":\"shop\",\"type_id\":99,\"type\":\"PostgreSQL\"},"
+    "\"action_id\":2,\"action\":\"Denied\",\"disposition_id\":2,\"disposi"
+    "tion\":\"Blocked\",\"query_info\":{\"datastore_query\":\"delete -- \\"
+    "\"q\\\" \\\\ \\n\\t\\u0001\\u001F\x7f"" caf\\u00E9 \\uD83D\\uDE00 /\""
+    "},\"unmapped\":{\"type\":\"intent\",\"role\":\"app/write\",\"rule\":"
+    "\"r\\\\1\",\"params\":[\"x\",null,{\"base64\":\"/w==\"}]},\"raw_data"
+    "\":\"{\\\"seq\\\":7,\\\"ts\\\":\\\"2026-11-27T03:12:05.123456Z\\\",\\"
+    "\"prev\\\":\\\"00000000000000000000000000000000000000000000000000000"
+    "00000000000\\\",\\\"type\\\":\\\"intent\\\",\\\"user\\\":\\\"bo|b=\\"
+    "\\\\\\x\\\",\\\"groups\\\":[\\\"a]\\\",\\\"b\\\\\\\"c\\\",\\\"d,e\\\""
+    "],\\\"connection\\\":\\\"shop\\\",\\\"role\\\":\\\"app\\\\/write\\\""
+    ",\\\"n\\\":1,\\\"protocol\\\":\\\"simple\\\",\\\"decision\\\":\\\"de"
+    "ny\\\",\\\"rule\\\":\\\"r\\\\\\\\1\\\",\\\"sql\\\":\\\"delete -- \\\\"
+    "\\\"q\\\\\\\" \\\\\\\\ \\\\n\\\\t\\\\u0001\\\\u001F\x7f"" caf\\\\u00"
+    "E9 \\\\uD83D\\\\uDE00 /\\\",\\\"params\\\":[\\\"x\\\",null,{\\\"base"
+    "64\\\":\\\"/w==\\\"}],\\\"hash\\\":\\\"fffffffffffffffffffffffffffff"
+    "fffffffffffffffffffffffffffffffffff\\\"}\"}";
+
+static const char refused_strings_line[] =
+    "{\"seq\":8,\"ts\":\"2026-11-27T03:12:05.123456Z\",\"prev\":\"0000000"
+    "000000000000000000000000000000000000000000000000000000000\",\"type\""
+    ":\"result\",\"user\":\"lone\\uD800\",\"connection\":\"\\uDC00\",\"st"
+    "atus\":\"error\",\"sqlstate\":\"\\u00e9\",\"message\":\"cut\\u0000he"
+    "re\",\"client\":\"[2001:db8::1]:5432\",\"intent\":7,\"rows\":3,\"dur"
+    "ation_ms\":1.2299999999999999,\"params\":[1.5,{\"a\":1,\"a\":2}],\"s"
+    "ql\":\"nul\\u0000kept\",\"hash\":\"fffffffffffffffffffffffffffffffff"
+    "fffffffffffffffffffffffffffffff\"}";
+static const char refused_strings_ocsf[] =
+    "{\"class_uid\":6005,\"class_name\":\"Datastore Activity\",\"category"
+    "_uid\":6,\"category_name\":\"Application Activity\",\"activity_id\":"
+    "4,\"activity_name\":\"Query\",\"type_uid\":600504,\"type_name\":\"Da"
+    "tastore Activity: Query\",\"severity_id\":3,\"severity\":\"Medium\","
+    "\"time\":1795749125123,\"metadata\":{\"version\":\"1.1.0\",\"product"
+    "\":{\"name\":\"pgward\",\"vendor_name\":\"pgward\",\"version\":\"0.1"
+    ".0\"},\"uid\":\"8\",\"log_name\":\"pgward-audit\",\"original_time\":"
+    "\"2026-11-27T03:12:05.123456Z\",\"sequence\":8},\"src_endpoint\":{\""
+    "ip\":\"2001:db8::1\",\"port\":5432},\"status_id\":2,\"status\":\"Fai"
+    "lure\",\"status_code\":\"\\u00E9\",\"status_detail\":\"cut\",\"query"
+    "_info\":{\"datastore_query\":\"nul\\u0000kept\"},\"unmapped\":{\"typ"
+    "e\":\"result\",\"intent_seq\":7,\"rows\":3,\"duration_ms\":1.23,\"pa"
+    "rams\":[1.5,{\"a\":2}]},\"raw_data\":\"{\\\"seq\\\":8,\\\"ts\\\":\\\""
+    "2026-11-27T03:12:05.123456Z\\\",\\\"prev\\\":\\\"0000000000000000000"
+    "000000000000000000000000000000000000000000000\\\",\\\"type\\\":\\\"r"
+    "esult\\\",\\\"user\\\":\\\"lone\\\\uD800\\\",\\\"connection\\\":\\\""
+    "\\\\uDC00\\\",\\\"status\\\":\\\"error\\\",\\\"sqlstate\\\":\\\"\\\\"
+    "u00e9\\\",\\\"message\\\":\\\"cut\\\\u0000here\\\",\\\"client\\\":\\"
+    "\"[2001:db8::1]:5432\\\",\\\"intent\\\":7,\\\"rows\\\":3,\\\"duratio"
+    "n_ms\\\":1.2299999999999999,\\\"params\\\":[1.5,{\\\"a\\\":1,\\\"a\\"
+    "\":2}],\\\"sql\\\":\\\"nul\\\\u0000kept\\\",\\\"hash\\\":\\\"fffffff"
+    "fffffffffffffffffffffffffffffffffffffffffffffffffffffffff\\\"}\"}";
+
+static const char raw_bytes_line[] =
+    "{\"seq\":9,\"ts\":\"2026-11-27T03:12:05.123456Z\",\"prev\":\"0000000"
+    "000000000000000000000000000000000000000000000000000000000\",\"type\""
+    ":\"x\\u0000y\",\"user\":\"caf\xc3""\xa9""\",\"rule\":\"bad\xff""\",\""
+    "sql\":{\"base64\":\"/w==\"},\"decision\":\"review\",\"duration_ms\":"
+    "\"slow\",\"hash\":\"ffffffffffffffffffffffffffffffffffffffffffffffff"
+    "ffffffffffffffff\"}";
+static const char raw_bytes_ocsf[] =
+    "{\"class_uid\":6005,\"class_name\":\"Datastore Activity\",\"category"
+    "_uid\":6,\"category_name\":\"Application Activity\",\"activity_id\":"
+    "99,\"activity_name\":\"Other\",\"type_uid\":600599,\"type_name\":\"D"
+    "atastore Activity: Other\",\"severity_id\":3,\"severity\":\"Medium\""
+    ",\"time\":1795749125123,\"metadata\":{\"version\":\"1.1.0\",\"produc"
+    "t\":{\"name\":\"pgward\",\"vendor_name\":\"pgward\",\"version\":\"0."
+    "1.0\"},\"uid\":\"9\",\"log_name\":\"pgward-audit\",\"original_time\""
+    ":\"2026-11-27T03:12:05.123456Z\",\"sequence\":9},\"actor\":{\"user\""
+    ":{\"name\":\"caf\\u00E9\",\"uid\":\"caf\\u00E9\",\"groups\":[]},\"se"
+    "ssion\":{\"uid\":null}},\"src_endpoint\":{\"name\":\"unknown\"},\"ac"
+    "tion_id\":99,\"action\":\"Review\",\"disposition_id\":99,\"dispositi"
+    "on\":\"Review\",\"query_info\":{\"datastore_query\":\"/w==\",\"query"
+    "_encoding\":\"base64\"},\"unmapped\":{\"type\":\"x\\\\u0000y\"}}";
+
+static void
+event_is(const char *line, const char *want)
+{
+	struct siem_opts o = { .format = SIEM_OCSF, .hostname = "h", .max_bytes = 2048 };
+	struct siem_buf b = { 0 };
+	ck_assert_int_eq(siem_record(&o, &b, line, strlen(line), NULL), 0);
+	ck_assert_uint_eq(b.n, strlen(want) + 1);
+	ck_assert(b.p[b.n - 1] == '\n');
+	b.p[b.n - 1] = '\0';
+	ck_assert_str_eq(b.p, want);
+	siem_buf_free(&b);
+}
+
+START_TEST(ocsf_events_of_hostile_records)
+{
+	/* Quotes, backslashes, '|', '=', ']', a '/' spelled "\/", control
+	 * characters, DEL, non-ASCII, a pair; groups split at ','. */
+	event_is(hostile_intent_line, hostile_intent_ocsf);
+	/* A lone surrogate drops actor (user) and database (connection);
+	 * \u0000 cuts message but not the SQL; lower-case hex is written
+	 * anew; duplicate keys in params go through jansson. */
+	event_is(refused_strings_line, refused_strings_ocsf);
+	/* Raw UTF-8 escaped; a byte that is not UTF-8 drops rule and
+	 * raw_data; SQL not UTF-8 as base64; a duration that is not a
+	 * number is left out. */
+	event_is(raw_bytes_line, raw_bytes_ocsf);
+}
+END_TEST
+
+START_TEST(ocsf_session_facts_fill_in)
+{
+	static const char line[] = "{\"seq\":3,\"ts\":\"2026-11-27T03:12:05.123456Z\","
+	    "\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+	    "\"type\":\"session_end\",\"session\":\"s9\",\"user\":\"u\",\"reason\":\"client "
+	    "disconnected\",\"statements\":2,\"hash\":\"ff\"}";
+	struct siem_session sess = { .client = "[::1]:7", .sub = "sub\"1", .groups = "g1,,g\\2" };
+	struct siem_opts o = { .format = SIEM_OCSF, .hostname = "h", .max_bytes = 2048 };
+	struct siem_buf b = { 0 };
+	ck_assert_int_eq(siem_record(&o, &b, line, sizeof line - 1, &sess), 0);
+	ck_assert_ptr_nonnull(strstr(b.p, ",\"activity_id\":99,\"activity_name\":\"Disconnect\","
+	    "\"type_uid\":600599,\"type_name\":\"Datastore Activity: Disconnect\","));
+	ck_assert_ptr_nonnull(strstr(b.p, ",\"actor\":{\"user\":{\"name\":\"u\",\"uid\":\"sub\\\"1\","
+	    "\"groups\":[{\"name\":\"g1\"},{\"name\":\"g\\\\2\"}]},\"session\":{\"uid\":\"s9\"}},"
+	    "\"src_endpoint\":{\"ip\":\"::1\",\"port\":7},"));
+	ck_assert_ptr_nonnull(strstr(b.p, ",\"unmapped\":{\"type\":\"session_end\","
+	    "\"reason\":\"client disconnected\"},"));
+	siem_buf_free(&b);
+}
+END_TEST
+
+START_TEST(ocsf_checkpoint_event)
+{
+	static const char line[] = "{\"size\":5,\"ts\":\"2026-11-27T03:12:05.123456Z\","
+	    "\"root\":\"cm9vdA==\",\"note\":\"o\\n5\\ncm9vdA==\\n\\n\\u2014 o c2ln\\\"\\\\\\n\"}";
+	static const char want[] = "{\"class_uid\":6005,\"class_name\":\"Datastore Activity\","
+	    "\"category_uid\":6,\"category_name\":\"Application Activity\",\"activity_id\":99,"
+	    "\"activity_name\":\"Checkpoint\",\"type_uid\":600599,\"type_name\":\"Datastore "
+	    "Activity: Other\",\"severity_id\":1,\"severity\":\"Informational\","
+	    "\"time\":1795749125123,\"metadata\":{\"version\":\"1.1.0\",\"product\":{\"name\":"
+	    "\"pgward\",\"vendor_name\":\"pgward\",\"version\":\"0.1.0\"},\"log_name\":"
+	    "\"pgward-audit\",\"original_time\":\"2026-11-27T03:12:05.123456Z\"},\"actor\":"
+	    "{\"user\":{\"name\":\"pgward-logd\"}},\"src_endpoint\":{\"name\":\"pgward-logd\"},"
+	    "\"message\":\"o\\n5\\ncm9vdA==\\n\\n\\u2014 o c2ln\\\"\\\\\\n\",\"unmapped\":"
+	    "{\"checkpoint_size\":5,\"checkpoint_root\":\"cm9vdA==\",\"checkpoint_note\":"
+	    "\"o\\n5\\ncm9vdA==\\n\\n\\u2014 o c2ln\\\"\\\\\\n\"}}\n";
+	struct siem_opts o = { .format = SIEM_OCSF, .hostname = "h", .max_bytes = 2048 };
+	struct siem_buf b = { 0 };
+	ck_assert_int_eq(siem_checkpoint(&o, &b, line, sizeof line - 1), 0);
+	ck_assert_str_eq(b.p, want);
+	siem_buf_free(&b);
+}
+END_TEST
+
+static Suite *
+replay_ocsf_suite(void)
+{
+	Suite *s = suite_create("replay_ocsf");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, json_string_escaping);
+	tcase_add_test(tc, json_strings_as_jansson_writes_them);
+	tcase_add_test(tc, raw_strings_copied_only_in_jansson_form);
+	tcase_add_test(tc, reals_as_jansson_writes_them);
+	tcase_add_test(tc, groups_joined_as_jansson_reads_them);
+	tcase_add_test(tc, log_times_as_timegm_counts_them);
+	tcase_add_test(tc, ocsf_events_of_hostile_records);
+	tcase_add_test(tc, ocsf_session_facts_fill_in);
+	tcase_add_test(tc, ocsf_checkpoint_event);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(replay_ocsf_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
