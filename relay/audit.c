@@ -97,15 +97,47 @@ read_reply(struct audit *a, uint64_t *seq, char *err, size_t errlen)
 	return rc;
 }
 
+/* What stands in the log for a queued record logd will never take (too
+ * large): its identifying members and why the rest is missing. */
+static json_t *
+stand_in(json_t *rec, const char *why)
+{
+	static const char *const keep[] = { "type", "session", "user", "n", "intent",
+		"status", "duration_ms", "tags", "rows", "sqlstate", "reason", "statements" };
+	json_t *s = json_object();
+	for (size_t i = 0; s != NULL && i < sizeof keep / sizeof keep[0]; i++) {
+		json_t *v = json_object_get(rec, keep[i]);
+		if (v != NULL)
+			json_object_set(s, keep[i], v);
+	}
+	if (s != NULL)
+		json_object_set_new(s, "dropped", json_string(why));
+	return s;
+}
+
+static int
+refused_for_size(const char *err)
+{
+	return strstr(err, "record too large") != NULL;
+}
+
 /* Collects the replies for queued records that were sent. A refused one
  * (disk full) stays queued and the connection is dropped, so it and the
- * rest are sent again later, in order. */
+ * rest are sent again later, in order. One logd will never take (too
+ * large) is replaced by a stand-in, queued to go next. */
 static int
 drain_acks(struct audit *a, char *err, size_t errlen)
 {
 	while (a->nsent > 0) {
 		int rc = read_reply(a, NULL, err, errlen);
-		if (rc != 0) {
+		json_t *replacement = NULL;
+		if (rc == 1 && refused_for_size(err)) {
+			replacement = stand_in(a->unacked[0], err);
+			const char *type = json_string_value(json_object_get(a->unacked[0], "type"));
+			log_error("audit record (%s) refused as too large; a shorter one "
+			    "stands in for it", type ? type : "?");
+		}
+		if (rc != 0 && replacement == NULL) {
 			disconnect(a);
 			return -1;
 		}
@@ -113,6 +145,8 @@ drain_acks(struct audit *a, char *err, size_t errlen)
 		memmove(a->unacked, a->unacked + 1, (size_t)(a->nunacked - 1) * sizeof a->unacked[0]);
 		a->nunacked--;
 		a->nsent--;
+		if (replacement != NULL)
+			a->unacked[a->nunacked++] = replacement;
 	}
 	return 0;
 }
