@@ -72,18 +72,19 @@ export_session_free(void *v)
 	free(s);
 }
 
-/* The groups of a session_start as "a,b". */
-static char *
-export_groups(const struct rec *r)
+/* What the formats take from a session_start for the records after it:
+ * the client and sub decoded, the groups array as it is. */
+static void
+export_session_facts(struct siem_session *s, const struct rec *r)
 {
+	s->client = rec_str(r, "client", &s->client_n);
+	s->sub = rec_str(r, "sub", &s->sub_n);
 	const struct rec_span *g = rec_get(r, "groups");
-	char *out = malloc(g != NULL ? g->n + 1 : 1);
-	if (out == NULL)
-		return NULL;
-	out[0] = '\0';
-	if (g != NULL)
-		facts_groups(g, out);
-	return out;
+	if (g != NULL && (s->groups = malloc(g->n + 1)) != NULL) {
+		memcpy(s->groups, g->p, g->n);
+		s->groups[g->n] = '\0';
+		s->groups_n = g->n;
+	}
 }
 
 /* The session_start of a session that began before the export: the first
@@ -111,9 +112,7 @@ export_find_session(struct export *x, const char *id)
 			scan_line_at(p, n, f, &line, &len);
 			struct rec r;
 			if (rec_split(&r, line, len) == 0 && rec_eq(&r, "type", "session_start")) {
-				s->client = rec_str(&r, "client", NULL);
-				s->sub = rec_str(&r, "sub", NULL);
-				s->groups = export_groups(&r);
+				export_session_facts(s, &r);
 			}
 			found = 1;
 		}
@@ -167,9 +166,7 @@ export_session(struct export *x, const char *line, size_t len)
 			free(s);
 			return NULL;
 		}
-		s->client = rec_str(&r, "client", NULL);
-		s->sub = rec_str(&r, "sub", NULL);
-		s->groups = export_groups(&r);
+		export_session_facts(s, &r);
 		strmap_put(&x->sessions, id, s);
 		return s;
 	}

@@ -1,6 +1,6 @@
 #include "replay/facts.h"
 
-#include <jansson.h>
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,80 +8,41 @@
 
 #include "b64.h"
 
-/* The compact array of plain strings the relay writes (short escapes
- * only): joined without building a tree. 0, or -1 to leave it to jansson. */
-static int
-facts_groups_plain(const struct rec_span *g, char *out, size_t *len)
+int
+facts_group_next(const struct rec_span *g, size_t *pos, char *out, size_t *n)
 {
-	if (g->n < 2 || g->p[0] != '[' || g->p[g->n - 1] != ']')
-		return -1;
-	const char *p = g->p, *e = g->p + g->n - 1;	/* e at the ']' */
-	size_t o = 0;
-	p++;
-	while (p < e) {
-		if (*p != '"')
-			return -1;
-		for (p++; p < e && *p != '"'; p++) {
-			unsigned char c = (unsigned char)*p;
-			if (c < 0x20 || c >= 0x7f)
-				return -1;
-			if (c != '\\') {
-				out[o++] = (char)c;
-				continue;
-			}
-			if (++p >= e)
-				return -1;
-			switch (*p) {
-			case '"': case '\\': case '/': out[o++] = *p; break;
-			case 'b': out[o++] = '\b'; break;
-			case 'f': out[o++] = '\f'; break;
-			case 'n': out[o++] = '\n'; break;
-			case 'r': out[o++] = '\r'; break;
-			case 't': out[o++] = '\t'; break;
-			default: return -1;
-			}
-		}
-		if (p >= e)
-			return -1;
-		p++;		/* the closing quote */
-		if (p == e)
-			break;
-		if (*p != ',' || ++p == e)
-			return -1;
-		out[o++] = ',';
-	}
-	*len = o;
+	struct rec_span el;
+	while (rec_array_next(g, pos, &el))
+		if (el.p[0] == '"' && rec_unescape_into(&el, out, n) == 0)
+			return 1;
 	return 0;
 }
 
 size_t
 facts_groups(const struct rec_span *g, char *out)
 {
-	size_t o = 0;
-	if (facts_groups_plain(g, out, &o) != 0) {
-		o = 0;
-		json_t *a = json_loadb(g->p, g->n, JSON_DECODE_ANY, NULL);
-		size_t i;
-		json_t *v;
-		json_array_foreach(a, i, v) {
-			if (i > 0)
-				out[o++] = ',';
-			const char *s = json_string_value(v);
-			if (s != NULL) {
-				size_t n = strlen(s);
-				memcpy(out + o, s, n);
-				o += n;
-			}
+	/* Each name is decoded past the room of the joined text (at most
+	 * twice the array's length), then copied down escaped. */
+	char *tmp = out + 2 * g->n + 1;
+	size_t o = 0, pos = 0, n;
+	int first = 1;
+	while (facts_group_next(g, &pos, tmp, &n)) {
+		if (!first)
+			out[o++] = ',';
+		first = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (tmp[i] == ',' || tmp[i] == '\\')
+				out[o++] = '\\';
+			out[o++] = tmp[i];
 		}
-		json_decref(a);
 	}
 	out[o] = '\0';
 	return o;
 }
 
-/* Decodes a string member into the arena. cstr: the value ends at a NUL. */
+/* Decodes a string member into the arena. */
 static void
-facts_str_decode(struct siem_facts *f, struct facts_str *s, int cstr)
+facts_str_decode(struct siem_facts *f, struct facts_str *s)
 {
 	const struct rec_span *v = s->raw;
 	s->p = NULL;
@@ -98,7 +59,7 @@ facts_str_decode(struct siem_facts *f, struct facts_str *s, int cstr)
 	}
 	f->used += n + 1;
 	s->p = out;
-	s->n = cstr ? facts_cstrlen(out, n) : n;
+	s->n = n;
 }
 
 /* The SQL as rec_sql reads it. */
@@ -109,7 +70,7 @@ facts_sql(struct siem_facts *f)
 	if (v == NULL || v->n == 0)
 		return;
 	if (v->p[0] == '"') {
-		facts_str_decode(f, &f->sql, 0);
+		facts_str_decode(f, &f->sql);
 		return;
 	}
 	static const char pre[] = "{\"base64\":\"";
@@ -209,19 +170,14 @@ siem_facts(struct siem_facts *f, const char *line, size_t len, char *arena)
 		facts_member(f, &f->r.m[i]);
 	if (f->type_raw != NULL && f->type_raw->n >= 2)
 		f->type = (struct rec_span){ f->type_raw->p + 1, f->type_raw->n - 2 };
-	struct facts_str *cstr[] = { &f->user, &f->session, &f->decision, &f->rule,
-	    &f->role, &f->connection, &f->status, &f->sqlstate, &f->message,
+	f->type_text.raw = f->type_raw;
+	struct facts_str *str[] = { &f->type_text, &f->user, &f->session, &f->decision,
+	    &f->rule, &f->role, &f->connection, &f->status, &f->sqlstate, &f->message,
 	    &f->reason, &f->sub, &f->client };
-	for (size_t i = 0; i < sizeof cstr / sizeof cstr[0]; i++)
-		if (cstr[i]->raw != NULL)
-			facts_str_decode(f, cstr[i], 1);
+	for (size_t i = 0; i < sizeof str / sizeof str[0]; i++)
+		if (str[i]->raw != NULL)
+			facts_str_decode(f, str[i]);
 	facts_sql(f);
-	if (f->groups_raw != NULL) {
-		char *out = f->arena + f->used;
-		f->groups_n = facts_groups(f->groups_raw, out);
-		f->groups = out;
-		f->used += f->groups_n + 1;
-	}
 	f->has_rows = f->has_rows > 0;
 	f->has_intent = f->has_intent > 0;
 	return 0;
@@ -258,24 +214,60 @@ facts_severity(const struct siem_facts *f)
 	return 3;
 }
 
-void
-facts_split_client(const char *client, const char **ip, size_t *iplen, long *port)
+/* 1 if h[0..n) is an IPv4 or IPv6 address. */
+static int
+facts_is_ip(const char *h, size_t n)
 {
-	*port = -1;
+	char buf[INET6_ADDRSTRLEN];
+	unsigned char a[sizeof(struct in6_addr)];
+	if (n == 0 || n >= sizeof buf)
+		return 0;
+	memcpy(buf, h, n);
+	buf[n] = '\0';
+	return inet_pton(AF_INET, buf, a) == 1 || inet_pton(AF_INET6, buf, a) == 1;
+}
+
+int
+facts_split_client(const char *c, size_t n, const char **ip, size_t *iplen, long *port)
+{
 	*ip = "";
 	*iplen = 0;
-	if (client == NULL)
-		return;
-	const char *colon = strrchr(client, ':');
-	const char *h = client;
-	size_t hl = colon ? (size_t)(colon - client) : strlen(client);
-	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-		h++;
-		hl -= 2;
+	*port = -1;
+	if (c == NULL || n == 0)
+		return 0;
+	const char *h = c, *e = c + n, *pe = NULL;
+	size_t hl;
+	const char *colon = memrchr(c, ':', n);
+	if (c[0] == '[') {
+		const char *rb = memchr(c, ']', n);
+		if (rb == NULL || (rb + 1 < e && rb[1] != ':') || rb + 2 == e)
+			return 0;
+		h = c + 1;
+		hl = (size_t)(rb - h);
+		pe = rb + 1 < e ? rb + 2 : NULL;
+	} else if (colon != NULL && memchr(c, ':', (size_t)(colon - c)) == NULL) {
+		hl = (size_t)(colon - c);	/* one colon: "ip:port" */
+		pe = colon + 1;
+	} else {
+		hl = n;		/* none, or an IPv6 address without a port */
 	}
-	/* The formats kept it in a buffer of 128. */
+	if (!facts_is_ip(h, hl))
+		return 0;
+	long pv = -1;
+	if (pe != NULL) {
+		if (pe == e || e - pe > 5)
+			return 0;
+		pv = 0;
+		for (const char *q = pe; q < e; q++) {
+			if (*q < '0' || *q > '9')
+				return 0;
+			pv = pv * 10 + (*q - '0');
+		}
+		if (pv > 65535)
+			return 0;
+	}
 	*ip = h;
-	*iplen = hl < 127 ? hl : 127;
-	if (colon != NULL)
-		*port = strtol(colon + 1, NULL, 10);
+	*iplen = hl;
+	*port = pv;
+	return 1;
 }

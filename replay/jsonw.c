@@ -75,8 +75,11 @@ jsonw_str(struct siem_buf *b, const char *s, size_t n)
 		}
 		if (c >= 0x80) {
 			size_t l = siem_utf8_len(p, e);
-			if (l == 0)
-				return -1;
+			if (l == 0) {
+				o = jsonw_u(o, 0xfffd);
+				p++;
+				continue;
+			}
 			unsigned cp = c & (0x7fu >> l);
 			for (size_t i = 1; i < l; i++)
 				cp = (cp << 6) | (p[i] & 0x3fu);
@@ -130,7 +133,7 @@ jsonw_hex4(const unsigned char *p, unsigned *out)
 }
 
 int
-jsonw_raw(struct siem_buf *b, const struct rec_span *v, int nul)
+jsonw_raw(struct siem_buf *b, const struct rec_span *v)
 {
 	const unsigned char *p = (const unsigned char *)v->p;
 	if (v->n < 2 || p[0] != '"' || p[v->n - 1] != '"')
@@ -163,8 +166,7 @@ jsonw_raw(struct siem_buf *b, const struct rec_span *v, int nul)
 		q += 6;
 		if (cp < 0x20) {
 			/* Those with a short escape are written short. */
-			if (cp == '\b' || cp == '\f' || cp == '\n' || cp == '\r' || cp == '\t' ||
-			    (cp == 0 && !nul))
+			if (cp == '\b' || cp == '\f' || cp == '\n' || cp == '\r' || cp == '\t')
 				return -1;
 		} else if (cp < 0x80 || (cp >= 0xdc00 && cp < 0xe000)) {
 			return -1;

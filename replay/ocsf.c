@@ -14,63 +14,74 @@
 #define OCSF_PRODUCT "\"version\":\"1.1.0\",\"product\":{\"name\":\"pgward\"," \
 	"\"vendor_name\":\"pgward\",\"version\":\"" PGWARD_VERSION "\"}"
 
-/* A decoded string: its raw spelling when that is already what jansson
+/* A decoded string: its raw spelling when that is already what jsonw_str
  * writes (the usual case: no decoding, no re-encoding), else the decoded
- * bytes. -1, nothing appended: not UTF-8. */
-static int
-ocsf_str(struct siem_buf *b, const struct facts_str *s, int nul)
+ * bytes (NUL as \u0000, bytes that are not UTF-8 as \uFFFD). */
+static void
+ocsf_str(struct siem_buf *b, const struct facts_str *s)
 {
-	if (s->raw != NULL && jsonw_raw(b, s->raw, nul) == 0)
-		return 0;
-	return jsonw_str(b, s->p, s->n);
+	if (s->raw == NULL || jsonw_raw(b, s->raw) != 0)
+		jsonw_str(b, s->p, s->n);
 }
 
 /* The string or null (jansson's "s?"). */
-static int
+static void
 ocsf_str_or_null(struct siem_buf *b, const struct facts_str *s)
 {
-	if (s->p == NULL) {
+	if (s->p == NULL)
 		SIEM_LIT(b, "null");
-		return 0;
-	}
-	return ocsf_str(b, s, 0);
+	else
+		ocsf_str(b, s);
 }
 
-/* key (with its leading comma) and the string, when there is one; left
- * out when the value is refused, as json_object_set_new did. */
+/* key (with its leading comma) and the string, when there is one. */
 static void
 ocsf_member(struct siem_buf *b, const char *key, size_t kn, const struct facts_str *s)
 {
 	if (s->p == NULL)
 		return;
-	size_t mark = b->n;
 	siem_put(b, key, kn);
-	if (ocsf_str(b, s, 0) != 0)
-		b->n = mark;
+	ocsf_str(b, s);
 }
 
 #define OCSF_MEMBER(b, key, s) ocsf_member((b), "" key, sizeof(key) - 1, (s))
 
-/* metadata: left out whole when original_time is refused. */
 static void
 ocsf_metadata(struct siem_buf *b, const struct siem_facts *f)
 {
-	size_t mark = b->n;
 	SIEM_LIT(b, ",\"metadata\":{" OCSF_PRODUCT ",\"uid\":\"");
 	siem_putull(b, f->r.seq);
 	SIEM_LIT(b, "\",\"log_name\":\"pgward-audit\",\"original_time\":");
-	if (jsonw_str(b, f->r.ts, REC_TS_LEN) != 0) {
-		b->n = mark;
-		return;
-	}
+	jsonw_str(b, f->r.ts, REC_TS_LEN);
 	SIEM_LIT(b, ",\"sequence\":");
 	siem_putll(b, (long long)f->r.seq);
 	OCSF_MEMBER(b, ",\"correlation_uid\":", &f->session);
 	SIEM_LIT(b, "}");
 }
 
-/* actor: user (name, uid, groups) and session; left out whole when one
- * of its strings is refused (json_pack failed). */
+/* One {"name"} for each string of the groups array, as it is. */
+static void
+ocsf_groups(struct siem_buf *b, const struct rec_span *g)
+{
+	char small[512];
+	char *t = g->n < sizeof small ? small : malloc(g->n + 1);
+	if (t == NULL) {
+		b->oom = 1;
+		return;
+	}
+	size_t pos = 0, n;
+	for (int first = 1; facts_group_next(g, &pos, t, &n); first = 0) {
+		if (!first)
+			SIEM_LIT(b, ",");
+		SIEM_LIT(b, "{\"name\":");
+		jsonw_str(b, t, n);
+		SIEM_LIT(b, "}");
+	}
+	if (t != small)
+		free(t);
+}
+
+/* actor: user (name, uid, groups) and session. */
 static void
 ocsf_actor(struct siem_buf *b, const struct siem_facts *f, const struct siem_session *sess)
 {
@@ -78,71 +89,46 @@ ocsf_actor(struct siem_buf *b, const struct siem_facts *f, const struct siem_ses
 	if (f->sub.p != NULL)
 		uid = f->sub;
 	else if (sess != NULL && sess->sub != NULL)
-		uid = (struct facts_str){ sess->sub, strlen(sess->sub), NULL };
-	size_t mark = b->n;
+		uid = (struct facts_str){ sess->sub, sess->sub_n, NULL };
 	SIEM_LIT(b, ",\"actor\":{\"user\":{\"name\":");
-	if (ocsf_str_or_null(b, &f->user) != 0)
-		goto refused;
+	ocsf_str_or_null(b, &f->user);
 	SIEM_LIT(b, ",\"uid\":");
-	if (ocsf_str_or_null(b, &uid) != 0)
-		goto refused;
+	ocsf_str_or_null(b, &uid);
 	SIEM_LIT(b, ",\"groups\":[");
-	/* One {"name"} per group in "a,b" (empty names skipped, as strtok). */
-	const char *g = f->groups, *ge = g != NULL ? g + f->groups_n : NULL;
-	int first = 1;
-	while (g != NULL && g < ge) {
-		const char *c = memchr(g, ',', (size_t)(ge - g));
-		const char *end = c != NULL ? c : ge;
-		if (end > g) {
-			size_t el = b->n;
-			if (!first)
-				SIEM_LIT(b, ",");
-			SIEM_LIT(b, "{\"name\":");
-			if (jsonw_str(b, g, (size_t)(end - g)) == 0) {
-				SIEM_LIT(b, "}");
-				first = 0;
-			} else {
-				b->n = el;
-			}
-		}
-		g = end + 1;
-	}
+	if (f->groups_raw != NULL)
+		ocsf_groups(b, f->groups_raw);
 	SIEM_LIT(b, "]},\"session\":{\"uid\":");
-	if (ocsf_str_or_null(b, &f->session) != 0)
-		goto refused;
+	ocsf_str_or_null(b, &f->session);
 	SIEM_LIT(b, "}}");
-	return;
-refused:
-	b->n = mark;
 }
 
 static void
 ocsf_src_endpoint(struct siem_buf *b, const struct siem_facts *f,
     const struct siem_session *sess)
 {
-	const char *client = f->client.p != NULL ? f->client.p : sess != NULL ? sess->client :
-	    NULL;
+	struct facts_str client = f->client;
+	if (client.p == NULL && sess != NULL && sess->client != NULL)
+		client = (struct facts_str){ sess->client, sess->client_n, NULL };
 	const char *ip;
 	size_t iplen;
 	long port;
-	facts_split_client(client, &ip, &iplen, &port);
-	if (iplen == 0) {
+	if (client.p == NULL) {
 		/* Required: the session began before what was read. */
 		SIEM_LIT(b, ",\"src_endpoint\":{\"name\":\"unknown\"}");
 		return;
 	}
-	SIEM_LIT(b, ",\"src_endpoint\":{");
-	size_t mark = b->n;
-	int any = 0;
-	SIEM_LIT(b, "\"ip\":");
-	if (jsonw_str(b, ip, iplen) == 0)
-		any = 1;
-	else
-		b->n = mark;
+	if (!facts_split_client(client.p, client.n, &ip, &iplen, &port)) {
+		/* Not an IP (the relay's "unix:pid=…,uid=…", or anything else):
+		 * the whole value as the endpoint's name. */
+		SIEM_LIT(b, ",\"src_endpoint\":{\"name\":");
+		ocsf_str(b, &client);
+		SIEM_LIT(b, "}");
+		return;
+	}
+	SIEM_LIT(b, ",\"src_endpoint\":{\"ip\":");
+	jsonw_str(b, ip, iplen);
 	if (port >= 0) {
-		if (any)
-			SIEM_LIT(b, ",");
-		SIEM_LIT(b, "\"port\":");
+		SIEM_LIT(b, ",\"port\":");
 		siem_putll(b, port);
 	}
 	SIEM_LIT(b, "}");
@@ -153,13 +139,11 @@ ocsf_query(struct siem_buf *b, const struct siem_facts *f)
 {
 	if (f->sql.p == NULL)
 		return;
-	size_t mark = b->n;
 	SIEM_LIT(b, ",\"query_info\":{\"datastore_query\":");
-	int rc = f->sql_binary ? jsonw_str(b, f->sql_b64.p, f->sql_b64.n) : ocsf_str(b, &f->sql, 1);
-	if (rc != 0) {
-		b->n = mark;
-		return;
-	}
+	if (f->sql_binary)
+		jsonw_str(b, f->sql_b64.p, f->sql_b64.n);
+	else
+		ocsf_str(b, &f->sql);
 	if (f->sql_binary)
 		SIEM_LIT(b, ",\"query_encoding\":\"base64\"");
 	SIEM_LIT(b, "}");
@@ -183,13 +167,8 @@ ocsf_un_str(struct siem_buf *b, const char *key, const struct facts_str *s, int 
 {
 	if (s->p == NULL)
 		return;
-	size_t mark = b->n;
-	int was = *first;
 	ocsf_un_key(b, key, first);
-	if (ocsf_str(b, s, 0) != 0) {
-		b->n = mark;
-		*first = was;
-	}
+	ocsf_str(b, s);
 }
 
 /* The params as jansson reads and writes them: as they are when they are
@@ -219,14 +198,7 @@ ocsf_unmapped(struct siem_buf *b, const struct siem_facts *f)
 {
 	int first = 1;
 	SIEM_LIT(b, ",\"unmapped\":{");
-	if (f->type.p != NULL) {
-		size_t mark = b->n;
-		ocsf_un_key(b, "type", &first);
-		if (jsonw_str(b, f->type.p, f->type.n) != 0) {
-			b->n = mark;
-			first = 1;
-		}
-	}
+	ocsf_un_str(b, "type", &f->type_text, &first);
 	ocsf_un_str(b, "role", &f->role, &first);
 	ocsf_un_str(b, "rule", &f->rule, &first);
 	if (f->has_intent) {
@@ -288,12 +260,9 @@ ocsf_record(struct siem_buf *b, const struct siem_facts *f, const struct siem_se
 	ocsf_actor(b, f, sess);
 	ocsf_src_endpoint(b, f, sess);
 	if (f->connection.p != NULL) {
-		size_t mark = b->n;
 		SIEM_LIT(b, ",\"database\":{\"name\":");
-		if (ocsf_str(b, &f->connection, 0) == 0)
-			SIEM_LIT(b, ",\"type_id\":99,\"type\":\"PostgreSQL\"}");
-		else
-			b->n = mark;
+		ocsf_str(b, &f->connection);
+		SIEM_LIT(b, ",\"type_id\":99,\"type\":\"PostgreSQL\"}");
 	}
 	if (f->decision.p != NULL) {
 		if (facts_eq(&f->decision, "allow"))
@@ -316,10 +285,8 @@ ocsf_record(struct siem_buf *b, const struct siem_facts *f, const struct siem_se
 	}
 	ocsf_query(b, f);
 	ocsf_unmapped(b, f);
-	size_t mark = b->n;
 	SIEM_LIT(b, ",\"raw_data\":");
-	if (jsonw_str(b, f->r.line, f->r.len) != 0)
-		b->n = mark;
+	jsonw_str(b, f->r.line, f->r.len);
 	SIEM_LIT(b, "}\n");
 	return 0;
 }

@@ -2,10 +2,9 @@
 #define PGWARD_REPLAY_OCSF_H
 
 /* export's OCSF 1.1 events (class 6005 Datastore Activity), one JSON
- * object a line, written directly: the bytes jansson's json_dumps gave
- * for the same object built as a tree (members in the same order, the
- * same escaping, a member left out where jansson refused its value: a
- * string that is not UTF-8), without building one. */
+ * object a line, written directly (no tree): members in the order and
+ * with the escaping jansson's json_dumps gave, every value kept whole (a
+ * string that is not UTF-8 with U+FFFD, not left out). */
 
 #include "replay/facts.h"
 #include "replay/siem.h"

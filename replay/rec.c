@@ -129,6 +129,30 @@ rec_eq(const struct rec *r, const char *key, const char *s)
 }
 
 int
+rec_array_next(const struct rec_span *a, size_t *pos, struct rec_span *el)
+{
+	if (a->n < 2 || a->p[0] != '[' || a->p[a->n - 1] != ']')
+		return 0;
+	const char *p = a->p + (*pos > 0 ? *pos : 1), *e = a->p + a->n - 1;
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	if (p >= e)
+		return 0;
+	const char *q = rec_skip(p, e);
+	if (q == NULL || q == p)
+		return 0;
+	*el = (struct rec_span){ p, (size_t)(q - p) };
+	while (q < e && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+		q++;
+	if (q < e && *q == ',')
+		q++;
+	else if (q < e)
+		q = e;	/* not an array after all: this was the last */
+	*pos = (size_t)(q - a->p);
+	return 1;
+}
+
+int
 rec_has(const struct rec *r, const char *key, const char *s)
 {
 	const struct rec_span *v = rec_get(r, key);
@@ -226,6 +250,10 @@ rec_unescape_into(const struct rec_span *v, char *out, size_t *len)
 			    lo >= 0xdc00 && lo < 0xe000) {
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				p += 6;
+			} else if (cp >= 0xd800 && cp < 0xe000) {
+				/* A lone surrogate has no UTF-8 form: one U+FFFD
+				 * instead of three bytes no reader accepts. */
+				cp = 0xfffd;
 			}
 			o += rec_put_utf8(out + o, cp);
 			break;

@@ -50,9 +50,13 @@ const struct rec_span *rec_get(const struct rec *r, const char *key);
 int rec_eq(const struct rec *r, const char *key, const char *s);
 /* 1 if a string array member (e.g. groups) holds s. */
 int rec_has(const struct rec *r, const char *key, const char *s);
-/* A JSON string value decoded to its bytes (UTF-8), malloc'd and
- * NUL-terminated (the string may hold NUL: use *len). NULL when v is not
- * a string or memory runs out. */
+/* The next element of a JSON array value a (lenient, as rec_split):
+ * 1 with *el its raw value, or 0 when there is none (or a is not an
+ * array). *pos starts at 0 and is kept between calls. */
+int rec_array_next(const struct rec_span *a, size_t *pos, struct rec_span *el);
+/* A JSON string value decoded to its bytes (UTF-8; an escaped lone
+ * surrogate as U+FFFD), malloc'd and NUL-terminated (the string may hold
+ * NUL: use *len). NULL when v is not a string or memory runs out. */
 char *rec_unescape(const struct rec_span *v, size_t *len);
 /* The same into out (at least v->n bytes): 0, or -1 when v is not a
  * string or holds a bad \u escape. */

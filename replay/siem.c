@@ -123,30 +123,37 @@ siem_utf8_len(const unsigned char *p, const unsigned char *e)
 	return n;
 }
 
-enum siem_esc { ESC_CEF_HEADER, ESC_CEF_VALUE, ESC_SD, ESC_SD_LINE };
-/* What a byte needs in each escaping. */
-enum { CL_COPY, CL_BACKSLASH, CL_CONTROL, CL_UTF8 };
+enum siem_esc { ESC_CEF_HEADER, ESC_CEF_VALUE, ESC_SD, ESC_SD_LINE, ESC_MSG };
+/* What a byte needs in each escaping: copied, preceded by '\', the
+ * format's own form of CR and LF, part of a UTF-8 character, \u00XX,
+ * #ooo. */
+enum { CL_COPY, CL_BACKSLASH, CL_CONTROL, CL_UTF8, CL_HEX, CL_OCT };
 
 static const unsigned char *
 siem_classes(enum siem_esc how)
 {
-	static unsigned char cl[4][256];
+	static unsigned char cl[5][256];
 	static int ready;
 	if (!ready) {
-		for (int h = ESC_CEF_HEADER; h <= ESC_SD_LINE; h++) {
+		for (int h = ESC_CEF_HEADER; h <= ESC_MSG; h++) {
 			for (int c = 0; c < 256; c++) {
+				int ctl = c < 0x20 || c == 0x7f;
 				unsigned char k = c >= 0x80 ? CL_UTF8 : c == '\\' ? CL_BACKSLASH :
 				    CL_COPY;
 				if (h == ESC_CEF_HEADER && c == '|')
 					k = CL_BACKSLASH;
 				if (h == ESC_CEF_VALUE && c == '=')
 					k = CL_BACKSLASH;
-				if (h <= ESC_CEF_VALUE && (c == '\r' || c == '\n'))
-					k = CL_CONTROL;
-				if (h >= ESC_SD && (c == '"' || c == ']'))
+				if (h <= ESC_CEF_VALUE && ctl)
+					k = c == '\r' || c == '\n' ? CL_CONTROL : CL_HEX;
+				if ((h == ESC_SD || h == ESC_SD_LINE) && (c == '"' || c == ']'))
 					k = CL_BACKSLASH;
-				if (h == ESC_SD_LINE && (c < 0x20 || c == 0x7f))
-					k = CL_CONTROL;
+				if (h == ESC_SD && ctl && c != '\t' && c != '\n' && c != '\r')
+					k = CL_OCT;
+				if ((h == ESC_SD_LINE || h == ESC_MSG) && ctl)
+					k = CL_OCT;
+				if (h == ESC_MSG && c == '\\')
+					k = CL_COPY;
 				cl[h][c] = k;
 			}
 		}
@@ -155,15 +162,33 @@ siem_classes(enum siem_esc how)
 	return cl[how];
 }
 
-static void
-siem_escape(struct siem_buf *b, const char *s, size_t n, enum siem_esc how)
+/* The bytes the character at p takes escaped (*len: its length in). */
+static size_t
+siem_width(const unsigned char *cl, const unsigned char *p, const unsigned char *e,
+    size_t *len)
 {
-	/* At most 4 bytes out per byte in ("#ooo"). */
-	if (n == 0 || !siem_room(b, 4 * n))
-		return;
+	*len = 1;
+	switch (cl[*p]) {
+	case CL_COPY: return 1;
+	case CL_BACKSLASH: case CL_CONTROL: return 2;
+	case CL_HEX: return 6;
+	case CL_OCT: return 4;
+	}
+	size_t l = siem_utf8_len(p, e);
+	if (l == 0)
+		return 3;
+	*len = l;
+	return l;
+}
+
+/* s[0..n) escaped into o, which has room for 6 * n bytes ("\u00XX" for
+ * each); returns the end. */
+static char *
+siem_escape_to(char *o, const char *s, size_t n, enum siem_esc how)
+{
+	static const char hexd[] = "0123456789abcdef";
 	const unsigned char *cl = siem_classes(how);
 	const unsigned char *p = (const unsigned char *)s, *e = p + n;
-	char *o = b->p + b->n;
 	while (p < e) {
 		unsigned char c = *p;
 		switch (cl[c]) {
@@ -180,16 +205,25 @@ siem_escape(struct siem_buf *b, const char *s, size_t n, enum siem_esc how)
 			p++;
 			if (how == ESC_CEF_HEADER) {
 				*o++ = ' ';
-			} else if (how == ESC_CEF_VALUE) {
+			} else {
 				*o++ = '\\';
 				*o++ = c == '\n' ? 'n' : 'r';
-			} else {
-				/* rsyslog's #ooo */
-				*o++ = '#';
-				*o++ = (char)('0' + (c >> 6));
-				*o++ = (char)('0' + ((c >> 3) & 7));
-				*o++ = (char)('0' + (c & 7));
 			}
+			break;
+		case CL_HEX:
+			p++;
+			memcpy(o, "\\u00", 4);
+			o[4] = hexd[c >> 4];
+			o[5] = hexd[c & 0xf];
+			o += 6;
+			break;
+		case CL_OCT:
+			/* rsyslog's #ooo */
+			p++;
+			*o++ = '#';
+			*o++ = (char)('0' + (c >> 6));
+			*o++ = (char)('0' + ((c >> 3) & 7));
+			*o++ = (char)('0' + (c & 7));
 			break;
 		default: {
 			size_t l = siem_utf8_len(p, e);
@@ -205,7 +239,15 @@ siem_escape(struct siem_buf *b, const char *s, size_t n, enum siem_esc how)
 		}
 		}
 	}
-	b->n = (size_t)(o - b->p);
+	return o;
+}
+
+static void
+siem_escape(struct siem_buf *b, const char *s, size_t n, enum siem_esc how)
+{
+	if (n == 0 || !siem_room(b, 6 * n))
+		return;
+	b->n = (size_t)(siem_escape_to(b->p + b->n, s, n, how) - b->p);
 	b->p[b->n] = '\0';
 }
 
@@ -242,13 +284,6 @@ siem_cat(char *dst, size_t *n, size_t cap, const char *s, size_t sn)
 	dst[*n] = '\0';
 }
 
-/* The type, as far as a C string of it went. */
-static size_t
-siem_type_len(const struct siem_facts *f)
-{
-	return f->type.p != NULL ? facts_cstrlen(f->type.p, f->type.n) : 0;
-}
-
 static void
 siem_sha256_hex(const char *s, size_t n, char out[65])
 {
@@ -277,11 +312,42 @@ siem_sql_text(const struct siem_facts *f)
 	return (struct rec_span){ f->sql.p, f->sql.n };
 }
 
-static const char *
+/* The client address: the record's, else the session's (p NULL: none). */
+static struct rec_span
 siem_client(const struct siem_facts *f, const struct siem_session *sess)
 {
-	return f->client.p != NULL ? f->client.p : sess != NULL ? sess->client : NULL;
+	if (f->client.p != NULL)
+		return (struct rec_span){ f->client.p, f->client.n };
+	if (sess != NULL && sess->client != NULL)
+		return (struct rec_span){ sess->client, sess->client_n };
+	return (struct rec_span){ NULL, 0 };
 }
+
+/* The groups as facts_groups joins them, escaped as how says, after key;
+ * nothing without a groups member. */
+static void
+siem_groups(struct siem_buf *b, const struct siem_facts *f, const char *key, size_t kn,
+    enum siem_esc how)
+{
+	if (f->groups_raw == NULL)
+		return;
+	char small[1024];
+	size_t room = FACTS_GROUPS_ROOM(f->groups_raw->n);
+	char *t = room <= sizeof small ? small : malloc(room);
+	if (t == NULL) {
+		b->oom = 1;
+		return;
+	}
+	size_t n = facts_groups(f->groups_raw, t);
+	siem_put(b, key, kn);
+	siem_escape(b, t, n, how);
+	if (how >= ESC_SD)
+		SIEM_LIT(b, "\"");
+	if (t != small)
+		free(t);
+}
+
+#define SIEM_GROUPS(b, f, key, how) siem_groups((b), (f), "" key, sizeof(key) - 1, (how))
 
 static void
 siem_cef_field(struct siem_buf *b, const char *key, size_t kn, const char *v, size_t n)
@@ -299,8 +365,8 @@ static int
 siem_cef(struct siem_buf *b, const struct siem_facts *f, const struct siem_session *sess)
 {
 	SIEM_LIT(b, "CEF:0|pgward|pgward|" PGWARD_VERSION "|");
-	if (f->type.p != NULL)
-		siem_cef_header(b, f->type.p, f->type.n);
+	if (f->type_text.p != NULL)
+		siem_cef_header(b, f->type_text.p, f->type_text.n);
 	SIEM_LIT(b, "|");
 	/* The name: "<type> <decision or status>", kept in 128 bytes. */
 	char name[128];
@@ -308,7 +374,8 @@ siem_cef(struct siem_buf *b, const struct siem_facts *f, const struct siem_sessi
 	name[0] = '\0';
 	const struct facts_str *what = f->decision.p ? &f->decision :
 	    f->status.p ? &f->status : NULL;
-	siem_cat(name, &nl, sizeof name, f->type.p, siem_type_len(f));
+	if (f->type_text.p != NULL)
+		siem_cat(name, &nl, sizeof name, f->type_text.p, f->type_text.n);
 	if (what != NULL) {
 		siem_cat(name, &nl, sizeof name, " ", 1);
 		siem_cat(name, &nl, sizeof name, what->p, what->n);
@@ -324,12 +391,16 @@ siem_cef(struct siem_buf *b, const struct siem_facts *f, const struct siem_sessi
 	const char *ip;
 	size_t iplen;
 	long port;
-	facts_split_client(siem_client(f, sess), &ip, &iplen, &port);
-	if (iplen > 0)
+	struct rec_span client = siem_client(f, sess);
+	if (facts_split_client(client.p, client.n, &ip, &iplen, &port)) {
 		SIEM_CEF(b, " src=", ip, iplen);
-	if (port >= 0) {
-		SIEM_LIT(b, " spt=");
-		siem_putll(b, port);
+		if (port >= 0) {
+			SIEM_LIT(b, " spt=");
+			siem_putll(b, port);
+		}
+	} else {
+		/* Not an IP (src must be one): the whole value, labelled. */
+		SIEM_CEF(b, " flexString2Label=client flexString2=", client.p, client.n);
 	}
 	SIEM_CEF(b, " act=", f->decision.p, f->decision.n);
 	SIEM_CEF(b, " outcome=", f->status.p, f->status.n);
@@ -343,7 +414,7 @@ siem_cef(struct siem_buf *b, const struct siem_facts *f, const struct siem_sessi
 		SIEM_CEF(b, " cs2Label=sql cs2=", q.p, q.n);
 	SIEM_CEF(b, " cs3Label=role cs3=", f->role.p, f->role.n);
 	SIEM_CEF(b, " cs4Label=connection cs4=", f->connection.p, f->connection.n);
-	SIEM_CEF(b, " cs5Label=groups cs5=", f->groups, f->groups_n);
+	SIEM_GROUPS(b, f, " cs5Label=groups cs5=", ESC_CEF_VALUE);
 	SIEM_CEF(b, " cs6Label=rule cs6=", f->rule.p, f->rule.n);
 	if (f->has_rows) {
 		SIEM_LIT(b, " cn1Label=rows cn1=");
@@ -379,20 +450,11 @@ siem_fit(const char *s, size_t n, size_t budget, int line)
 {
 	if (n <= budget / 4)
 		return n;	/* fits even if every byte took 4 */
+	const unsigned char *cl = siem_classes(line ? ESC_SD_LINE : ESC_SD);
 	const unsigned char *p = (const unsigned char *)s, *e = p + n;
 	size_t used = 0;
 	while (p < e) {
-		size_t l = siem_utf8_len(p, e), w;
-		if (l == 0) {
-			l = 1;
-			w = 3;
-		} else if (l == 1) {
-			unsigned char c = *p;
-			w = (c == '\\' || c == '"' || c == ']') ? 2 :
-			    (line && (c < 0x20 || c == 0x7f)) ? 4 : 1;
-		} else {
-			w = l;
-		}
+		size_t l, w = siem_width(cl, p, e, &l);
 		if (used + w > budget)
 			break;
 		used += w;
@@ -417,9 +479,10 @@ siem_syslog(const struct siem_opts *o, struct siem_buf *b, const struct siem_fac
 	size_t start = b->n;
 	char msgid[33];
 	size_t ml = 0;
-	for (size_t i = 0; f->type.p != NULL && i < f->type.n && ml < 32; i++)
-		if (f->type.p[i] > 0x20 && f->type.p[i] < 0x7f)
-			msgid[ml++] = f->type.p[i];
+	/* MSGID is 1 to 32 printable US-ASCII characters: the type's. */
+	for (size_t i = 0; f->type_text.p != NULL && i < f->type_text.n && ml < 32; i++)
+		if (f->type_text.p[i] > 0x20 && f->type_text.p[i] < 0x7f)
+			msgid[ml++] = f->type_text.p[i];
 	SIEM_LIT(b, "<");
 	siem_putll(b, pri);
 	SIEM_LIT(b, ">1 ");
@@ -436,9 +499,9 @@ siem_syslog(const struct siem_opts *o, struct siem_buf *b, const struct siem_fac
 	SIEM_LIT(b, "\"");
 	SIEM_SD(b, " session=\"", f->session.p, f->session.n, line);
 	SIEM_SD(b, " user=\"", f->user.p, f->user.n, line);
-	SIEM_SD(b, " groups=\"", f->groups, f->groups_n, line);
-	const char *client = siem_client(f, sess);
-	SIEM_SD(b, " client=\"", client, client ? strlen(client) : 0, line);
+	SIEM_GROUPS(b, f, " groups=\"", line ? ESC_SD_LINE : ESC_SD);
+	struct rec_span client = siem_client(f, sess);
+	SIEM_SD(b, " client=\"", client.p, client.n, line);
 	SIEM_SD(b, " connection=\"", f->connection.p, f->connection.n, line);
 	SIEM_SD(b, " role=\"", f->role.p, f->role.n, line);
 	SIEM_SD(b, " decision=\"", f->decision.p, f->decision.n, line);
@@ -461,7 +524,8 @@ siem_syslog(const struct siem_opts *o, struct siem_buf *b, const struct siem_fac
 	char summary[256];
 	size_t sl = 0;
 	summary[0] = '\0';
-	siem_cat(summary, &sl, sizeof summary, f->type.p, siem_type_len(f));
+	if (f->type_text.p != NULL)
+		siem_cat(summary, &sl, sizeof summary, f->type_text.p, f->type_text.n);
 	if (f->user.p != NULL) {
 		siem_cat(summary, &sl, sizeof summary, " by ", 4);
 		siem_cat(summary, &sl, sizeof summary, f->user.p, f->user.n);
@@ -472,9 +536,9 @@ siem_syslog(const struct siem_opts *o, struct siem_buf *b, const struct siem_fac
 		siem_cat(summary, &sl, sizeof summary, ": ", 2);
 		siem_cat(summary, &sl, sizeof summary, what->p, what->n);
 	}
-	for (size_t i = 0; i < sl; i++)
-		if ((unsigned char)summary[i] < 0x20)
-			summary[i] = ' ';
+	/* Control characters as in the values on one line (#ooo). */
+	char msg[6 * sizeof summary];
+	size_t mn = (size_t)(siem_escape_to(msg, summary, sl, ESC_MSG) - msg);
 	if (f->sql.p != NULL) {
 		struct rec_span q = siem_sql_text(f);
 		char hex[65];
@@ -489,7 +553,7 @@ siem_syslog(const struct siem_opts *o, struct siem_buf *b, const struct siem_fac
 		/* The rest of the budget for the SQL, after the fixed end:
 		 * ' sql_truncated="true" sql="' '"]' ' ' summary. */
 		size_t used = b->n - start;
-		size_t tail = 22 + 7 + 2 + 1 + sl;
+		size_t tail = 22 + 7 + 2 + 1 + mn;
 		size_t budget = o->max_bytes > used + tail ? o->max_bytes - used - tail : 0;
 		size_t fit = siem_fit(q.p, q.n, budget, line);
 		if (fit < q.n)
@@ -497,7 +561,7 @@ siem_syslog(const struct siem_opts *o, struct siem_buf *b, const struct siem_fac
 		SIEM_SD(b, " sql=\"", q.p, fit, line);
 	}
 	SIEM_LIT(b, "] ");
-	siem_put(b, summary, sl);
+	siem_put(b, msg, mn);
 	if (b->oom) {
 		b->n = start;
 		return -1;
@@ -536,9 +600,9 @@ siem_record(const struct siem_opts *o, struct siem_buf *b, const char *line,
 	struct siem_facts f;
 	int rc = -1;
 	if (siem_facts(&f, line, len, arena) == 0) {
-		if (f.groups == NULL && sess != NULL && sess->groups != NULL) {
-			f.groups = sess->groups;
-			f.groups_n = strlen(sess->groups);
+		if (f.groups_raw == NULL && sess != NULL && sess->groups != NULL) {
+			f.sess_groups = (struct rec_span){ sess->groups, sess->groups_n };
+			f.groups_raw = &f.sess_groups;
 		}
 		rc = o->format == SIEM_OCSF ? ocsf_record(b, &f, sess) :
 		    o->format == SIEM_CEF ? siem_cef(b, &f, sess) : siem_syslog(o, b, &f, sess);

@@ -61,14 +61,19 @@ void siem_buf_free(struct siem_buf *b);
 size_t siem_utf8_len(const unsigned char *p, const unsigned char *e);
 
 /* CEF header field: '\' and '|' escaped with '\'; CR and LF (not
- * allowed in a header) become a space. */
+ * allowed in a header) become a space; other control characters (NUL
+ * too) and DEL, for which CEF has no escape, as the text \u00XX (a '\'
+ * of the value is always "\\", so it cannot be mistaken for one). */
 void siem_cef_header(struct siem_buf *b, const char *s, size_t n);
-/* CEF extension value: '\' and '=' escaped with '\', LF as \n, CR as \r. */
+/* CEF extension value: '\' and '=' escaped with '\', LF as \n, CR as \r,
+ * other control characters and DEL as \u00XX (as in the header). */
 void siem_cef_value(struct siem_buf *b, const char *s, size_t n);
 /* RFC 5424 PARAM-VALUE: '\', '"' and ']' escaped with '\'. With
  * line_safe, control characters (which the RFC allows) are written as
  * '#' and three octal digits, as rsyslog does, so one message is one
- * line; without it (octet-counted framing) they pass unchanged. */
+ * line; without it (octet-counted framing) TAB, LF and CR pass unchanged
+ * and the others (NUL, ESC, …) and DEL are still written as #ooo: a
+ * receiver reading C strings would cut at a NUL, a terminal obeys ESC. */
 void siem_sd_value(struct siem_buf *b, const char *s, size_t n, int line_safe);
 
 enum siem_format { SIEM_JSONL, SIEM_OCSF, SIEM_CEF, SIEM_SYSLOG };
@@ -76,9 +81,10 @@ enum siem_format { SIEM_JSONL, SIEM_OCSF, SIEM_CEF, SIEM_SYSLOG };
 /* What the session_start record said, for the records that do not repeat
  * it (src_endpoint, user uid). */
 struct siem_session {
-	char *client;
-	char *sub;
-	char *groups;	/* "a,b" */
+	char *client, *sub;	/* decoded (may hold NUL: use the lengths) */
+	size_t client_n, sub_n;
+	char *groups;		/* the groups array as in the record (JSON) */
+	size_t groups_n;
 };
 
 struct siem_opts {

@@ -4,6 +4,7 @@
  * time windows, identifier and keyword matching. */
 
 #include <check.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -191,7 +192,8 @@ START_TEST(ocsf_required_attributes)
 {
 	size_t len;
 	char *l = record(hostile_intent, &len);
-	struct siem_session sess = { .client = "10.1.2.3:5432", .sub = "sub-1" };
+	struct siem_session sess = { .client = "10.1.2.3:5432", .client_n = 13, .sub = "sub-1",
+	    .sub_n = 5 };
 	struct siem_opts o = { .format = SIEM_OCSF, .hostname = "h", .max_bytes = 2048 };
 	struct siem_buf b = { 0 };
 	ck_assert_int_eq(siem_record(&o, &b, l, len, &sess), 0);
@@ -284,6 +286,145 @@ START_TEST(identifiers_and_keywords)
 }
 END_TEST
 
+/* A record line with the members after type (payload: JSON text of
+ * members, may be empty), the hash not checked by siem. */
+static char *
+line_of(const char *type, const char *payload)
+{
+	char *l;
+	ck_assert_int_ge(asprintf(&l, "{\"seq\":5,\"ts\":\"2026-11-27T03:12:05.123456Z\","
+	    "\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+	    "\"type\":\"%s\"%s%s,\"hash\":\"ff\"}", type, *payload ? "," : "", payload), 0);
+	return l;
+}
+
+/* The event of a line in a format; the caller frees it. */
+static char *
+event(enum siem_format fmt, int octets, const char *line, size_t *n)
+{
+	struct siem_opts o = { .format = fmt, .hostname = "h", .max_bytes = 4096,
+	    .octet_counting = octets };
+	struct siem_buf b = { 0 };
+	ck_assert_int_eq(siem_record(&o, &b, line, strlen(line), NULL), 0);
+	*n = b.n;
+	return b.p;
+}
+
+/* No byte of out[0..n) is a control character other than the ones
+ * allowed (and the final newline). */
+static void
+no_controls(const char *out, size_t n, const char *allowed)
+{
+	for (size_t i = 0; i + 1 < n; i++) {
+		unsigned char c = (unsigned char)out[i];
+		ck_assert_msg((c >= 0x20 && c != 0x7f) || (c != 0 && strchr(allowed, c) != NULL),
+		    "control 0x%02x at %zu", c, i);
+	}
+}
+
+START_TEST(cef_and_syslog_keep_groups_distinct)
+{
+	/* "a,b" and "c" must not read as "a", "b", "c"; nor "x\" and "y". */
+	char *l = line_of("intent", "\"user\":\"u\",\"groups\":[\"a,b\",\"c\",\"x\\\\\",\"y\"]");
+	size_t n;
+	char *o = event(SIEM_CEF, 0, l, &n);
+	ck_assert_ptr_nonnull(strstr(o, " cs5Label=groups cs5=a\\\\,b,c,x\\\\\\\\,y\n"));
+	free(o);
+	o = event(SIEM_SYSLOG, 0, l, &n);
+	ck_assert_ptr_nonnull(strstr(o, " groups=\"a\\\\,b,c,x\\\\\\\\,y\""));
+	free(o);
+	free(l);
+}
+END_TEST
+
+START_TEST(cef_and_syslog_keep_values_past_nul)
+{
+	char *l = line_of("result", "\"user\":\"u\\u0000v\",\"session\":\"s\\u0000t\","
+	    "\"status\":\"error\",\"message\":\"m\\u0000n\",\"role\":\"r\\u0000s\"");
+	size_t n;
+	char *o = event(SIEM_CEF, 0, l, &n);
+	ck_assert_ptr_nonnull(strstr(o, " suser=u\\u0000v "));
+	ck_assert_ptr_nonnull(strstr(o, " reason=m\\u0000n "));
+	ck_assert_ptr_nonnull(strstr(o, " cs1Label=session cs1=s\\u0000t "));
+	ck_assert_ptr_nonnull(strstr(o, " cs3Label=role cs3=r\\u0000s"));
+	no_controls(o, n, "");
+	free(o);
+	for (int octets = 0; octets < 2; octets++) {
+		o = event(SIEM_SYSLOG, octets, l, &n);
+		ck_assert_ptr_nonnull(strstr(o, " user=\"u#000v\""));
+		ck_assert_ptr_nonnull(strstr(o, " message=\"m#000n\""));
+		ck_assert_ptr_nonnull(strstr(o, " session=\"s#000t\""));
+		/* The summary (MSG) too. */
+		ck_assert_ptr_nonnull(strstr(o, "] result by u#000v: error"));
+		no_controls(o, n, "");
+		free(o);
+	}
+	free(l);
+}
+END_TEST
+
+START_TEST(cef_and_syslog_never_write_raw_controls)
+{
+	/* NUL, ESC, BEL, TAB, DEL in the SQL and the type. */
+	char *l = line_of("in\\u0007tent", "\"user\":\"u\",\"decision\":\"allow\","
+	    "\"sql\":\"select 1\\u0000; \\u001b[2J\\ttab\\u007f\\nnext\"");
+	size_t n;
+	char *o = event(SIEM_CEF, 0, l, &n);
+	ck_assert_ptr_nonnull(strstr(o, " cs2Label=sql cs2=select 1\\u0000; \\u001b[2J\\u0009tab"
+	    "\\u007f\\nnext"));
+	ck_assert_ptr_nonnull(strstr(o, "|in\\u0007tent|in\\u0007tent allow|"));
+	no_controls(o, n, "");
+	free(o);
+	o = event(SIEM_SYSLOG, 0, l, &n);
+	ck_assert_ptr_nonnull(strstr(o, " sql=\"select 1#000; #033[2J#011tab#177#012next\""));
+	ck_assert_ptr_nonnull(strstr(o, " pgward - intent ["));
+	ck_assert_ptr_nonnull(strstr(o, "] in#007tent by u: allow"));
+	no_controls(o, n, "");
+	free(o);
+	/* Octet counting keeps TAB and LF (the value exact) but no other. */
+	o = event(SIEM_SYSLOG, 1, l, &n);
+	ck_assert_ptr_nonnull(strstr(o, " sql=\"select 1#000; #033[2J\ttab#177\nnext\""));
+	no_controls(o, n, "\t\n");
+	free(o);
+	free(l);
+}
+END_TEST
+
+START_TEST(cef_client_not_cut)
+{
+	char longc[400];
+	memset(longc, 'h', sizeof longc - 1);
+	longc[sizeof longc - 1] = '\0';
+	char payload[512];
+	snprintf(payload, sizeof payload, "\"user\":\"u\",\"client\":\"%s:5432\"", longc);
+	char *l = line_of("session_start", payload);
+	size_t n;
+	char *o = event(SIEM_CEF, 0, l, &n);
+	/* Not an IP: no src (which must be one), the whole value. */
+	ck_assert_ptr_null(strstr(o, " src="));
+	char want[512];
+	snprintf(want, sizeof want, " flexString2Label=client flexString2=%s:5432", longc);
+	ck_assert_ptr_nonnull(strstr(o, want));
+	free(o);
+	o = event(SIEM_SYSLOG, 0, l, &n);
+	snprintf(want, sizeof want, " client=\"%s:5432\"", longc);
+	ck_assert_ptr_nonnull(strstr(o, want));
+	free(o);
+	free(l);
+	l = line_of("session_start", "\"client\":\"unix:pid=7,uid=0\"");
+	o = event(SIEM_CEF, 0, l, &n);
+	ck_assert_ptr_null(strstr(o, " src="));
+	ck_assert_ptr_nonnull(strstr(o, " flexString2Label=client flexString2=unix:pid\\=7,uid\\=0"));
+	free(o);
+	free(l);
+	l = line_of("session_start", "\"client\":\"[2001:db8::1]:5432\"");
+	o = event(SIEM_CEF, 0, l, &n);
+	ck_assert_ptr_nonnull(strstr(o, " src=2001:db8::1 spt=5432\n"));
+	free(o);
+	free(l);
+}
+END_TEST
+
 static Suite *
 replay_siem_suite(void)
 {
@@ -297,6 +438,10 @@ replay_siem_suite(void)
 	tcase_add_test(tc, syslog_truncates_long_sql_at_a_character);
 	tcase_add_test(tc, ocsf_required_attributes);
 	tcase_add_test(tc, rec_members_and_strings);
+	tcase_add_test(tc, cef_and_syslog_keep_groups_distinct);
+	tcase_add_test(tc, cef_and_syslog_keep_values_past_nul);
+	tcase_add_test(tc, cef_and_syslog_never_write_raw_controls);
+	tcase_add_test(tc, cef_client_not_cut);
 	tcase_add_test(tc, times);
 	tcase_add_test(tc, identifiers_and_keywords);
 	suite_add_tcase(s, tc);
