@@ -171,6 +171,42 @@ class RecordingTest(TimedTestCase):
                 for card in raw:
                     self.assertNotIn(card, text)
 
+    def set_policy(self, text):
+        before = open(filt.generation_file).read()
+        filt.set_policy(text)
+        deadline = time.monotonic() + 10
+        while open(filt.generation_file).read() == before:
+            self.assertLess(time.monotonic(), deadline, "the filter did not reload")
+            time.sleep(0.05)
+
+    def test_reload_starts_and_stops_recording_in_an_open_session(self):
+        self.addCleanup(self.set_policy, POLICY)
+        before = {r["session"] for r in suite.logd.records("session_start")}
+        c = psycopg2.connect(relay.dsn(suite.token("alice"), role="app_read"))
+        c.autocommit = True
+        self.addCleanup(c.close)
+        cur = c.cursor()
+        sql = "select id, card_number from customers where id <= 3 order by id"
+        cur.execute(sql)
+        self.assertEqual(len(cur.fetchall()), 3)
+        self.set_policy(POLICY + "record shop app_read rows 2 groups analysts\n")
+        cur.execute(sql)
+        seen = cur.fetchall()
+        self.set_policy(POLICY)
+        cur.execute(sql)
+        cur.fetchall()
+        c.close()
+        sid = [r["session"] for r in suite.logd.records("session_start")
+               if r["session"] not in before and r["user"] == "alice"][0]
+        results = sorted(self.results_of(sid), key=lambda r: r["n"])
+        self.assertEqual([r["n"] for r in results], [1, 2, 3])
+        self.assertNotIn("recorded", results[0])
+        rec = results[1]["recorded"]
+        self.assertEqual(rec[0]["rows"], [[str(a), b] for a, b in seen[:2]])
+        self.assertTrue(rec[0]["more"])
+        self.assertTrue(seen[0][1].startswith("*"), seen)
+        self.assertNotIn("recorded", results[2])
+
     def test_unmarked_session_records_nothing(self):
         got, sid = self.run_as("alice", "select id, email from customers where id <= 2")
         self.assertEqual(len(got[0]), 2)
