@@ -312,12 +312,7 @@ class ReloadTest(FilterTestCase):
             cur.execute("update victims set v = 'a' where id = %s", (i + 1,))
         stricter = policy().replace("  kind insert,update,delete,do,copy-from,copy-to",
                                     "  kind insert,delete,do,copy-from,copy-to")
-        before = open(filt.generation_file).read()
-        filt.set_policy(stricter)
-        deadline = time.time() + 10
-        while open(filt.generation_file).read() == before and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertNotEqual(open(filt.generation_file).read(), before)
+        filt.set_policy(stricter, wait=True)
         with self.assertRaises(psycopg2.Error) as cm:
             cur.execute("update victims set v = 'b' where id = %s", (1,))
         self.assertEqual(cm.exception.pgcode, "42501")
@@ -403,12 +398,7 @@ class ReviewTest(FilterTestCase):
         self.assertEqual(gone.strip(), "t")
 
     def set_policy_and_wait(self, text):
-        before = open(filt.generation_file).read()
-        filt.set_policy(text)
-        deadline = time.time() + 10
-        while open(filt.generation_file).read() == before and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertNotEqual(open(filt.generation_file).read(), before)
+        filt.set_policy(text, wait=True)
 
     def test_review_times_out(self):
         self.set_policy_and_wait(policy(timeout=2))

@@ -234,13 +234,7 @@ class ReloadTest(MaskingTestCase):
     applies to the next statement of sessions already open."""
 
     def set_policy(self, text):
-        before = open(filt.generation_file).read()
-        filt.set_policy(text)
-        import time
-        deadline = time.time() + 10
-        while open(filt.generation_file).read() == before and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertNotEqual(open(filt.generation_file).read(), before)
+        filt.set_policy(text, wait=True)
 
     def test_reload_changes_masking_and_access_of_open_sessions(self):
         self.addCleanup(self.set_policy, POLICY)

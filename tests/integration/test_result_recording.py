@@ -172,12 +172,7 @@ class RecordingTest(TimedTestCase):
                     self.assertNotIn(card, text)
 
     def set_policy(self, text):
-        before = open(filt.generation_file).read()
-        filt.set_policy(text)
-        deadline = time.monotonic() + 10
-        while open(filt.generation_file).read() == before:
-            self.assertLess(time.monotonic(), deadline, "the filter did not reload")
-            time.sleep(0.05)
+        filt.set_policy(text, wait=True)
 
     def test_reload_starts_and_stops_recording_in_an_open_session(self):
         self.addCleanup(self.set_policy, POLICY)

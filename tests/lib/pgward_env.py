@@ -840,12 +840,20 @@ class Filter(Daemon):
         os.makedirs(self.state_dir, exist_ok=True)
         write_file(self.policy_path, self.policy)
 
-    def set_policy(self, text, reload=True):
-        """Replaces the policy file and (by default) sends SIGHUP."""
+    def set_policy(self, text, reload=True, wait=False):
+        """Replaces the policy file and (by default) sends SIGHUP; with
+        wait, returns once the filter took it (its generation changed)."""
+        before = open(self.generation_file).read() if wait else None
         self.policy = text
         write_file(self.policy_path, text)
         if reload:
             self.signal(signal.SIGHUP)
+        if wait:
+            deadline = time.time() + 10
+            while open(self.generation_file).read() == before:
+                if time.time() > deadline:
+                    raise HarnessError("pgward-filter did not reload %s" % self.policy_path)
+                time.sleep(0.05)
 
     def config_text(self):
         lines = ["# written by tests/lib/pgward_env.py",
