@@ -20,10 +20,10 @@
 /* Client messages held whole: the ones that run statements or change
  * what later ones run, and Terminate. */
 #define CLIENT_INSPECT "QPBEFCSXD"
-/* Server messages that end statements, and with masking those that carry
- * or describe data. */
-#define SERVER_INSPECT "CEIsZ"
-#define SERVER_INSPECT_MASKING "CEIsZTnDHdNV"
+/* Server messages that answer what the client sent (extended.h keeps
+ * what is owed), and with masking those that carry data. */
+#define SERVER_INSPECT "123tnTCEIsZ"
+#define SERVER_INSPECT_MASKING "123tnTCEIsZDHdNVA"
 
 #define REFUSAL_PREFIX "pgward_refused_"
 #define MAX_REFUSALS 64
@@ -40,6 +40,8 @@ struct refusal {
 
 struct proxy;
 static int refresh_mask_catalog(struct proxy *p);
+static enum flow_verdict dispatch_client(struct proxy *p, char type, const uint8_t *msg,
+    size_t len);
 
 struct proxy {
 	struct relay_session *s;
@@ -262,7 +264,8 @@ refresh_connect_decision(struct proxy *p)
 	uint64_t gen = policy_generation(&s->policy);
 	if (gen == 0 || gen == s->rules_generation)
 		return 0;
-	if (p->results.count != 0 || flow_has_output(&p->s2c) || p->s2c.len != p->s2c.start)
+	if (p->results.count != 0 || !extended_idle(&p->x) || flow_has_output(&p->s2c) ||
+	    p->s2c.len != p->s2c.start)
 		return 0;
 	char err[300];
 	long long grant_end;
@@ -634,7 +637,8 @@ static int
 refresh_mask_catalog(struct proxy *p)
 {
 	struct masking *m = &p->s->masking;
-	if (p->results.count != 0 || flow_has_output(&p->s2c) || p->s2c.len != p->s2c.start)
+	if (p->results.count != 0 || !extended_idle(&p->x) || flow_has_output(&p->s2c) ||
+	    p->s2c.len != p->s2c.start)
 		return 0;	/* not idle yet: next time */
 	char *sql = masking_catalog_query(m);
 	m->catalog_stale = 0;
@@ -685,7 +689,6 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	struct proxy *p = ctx;
 	const uint8_t *body = msg + 5;
 	size_t blen = len - 5;
-	char err[200];
 	if (type == 'X') {
 		p->client_said_goodbye = 1;
 		return FLOW_FORWARD;
@@ -701,8 +704,42 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 		    "pgward: masking could not be applied after DDL; the session ends");
 		return FLOW_STOP;
 	}
-	if (p->s->masking_on)
-		masking_on_client(&p->s->masking, type, body, blen);
+	enum flow_verdict v = dispatch_client(p, type, msg, len);
+	if (v == FLOW_STOP)
+		return v;
+	/* With masking, no portal's rows arrive before the relay knows their
+	 * shape: a portal nobody described is described now, before its
+	 * Execute (the answer is not forwarded). */
+	if (v == FLOW_FORWARD && type == 'E' && p->s->masking_on &&
+	    extended_needs_describe(&p->x, body, blen)) {
+		struct pgbuf b;
+		pgbuf_init(&b);
+		pgbuf_begin(&b, 'D');
+		pgbuf_put_u8(&b, 'P');
+		pgbuf_put_str(&b, (const char *)body);
+		pgbuf_end(&b);
+		size_t dlen = b.len;
+		pgbuf_put(&b, msg, len);
+		int rc = b.failed ? -1 : flow_replace(&p->c2s, b.data, b.len);
+		if (rc == 0)
+			rc = extended_owe(&p->x, 'D', b.data + 5, dlen - 5, 1);
+		pgbuf_free(&b);
+		if (rc != 0)
+			return protocol_violation(p, "out of memory");
+		v = FLOW_REPLACE;
+	}
+	/* A refused FunctionCall goes out as a Query: both end at a ReadyForQuery. */
+	if (extended_owe(&p->x, type, body, blen, 0) != 0)
+		return protocol_violation(p, "out of memory");
+	return v;
+}
+
+static enum flow_verdict
+dispatch_client(struct proxy *p, char type, const uint8_t *msg, size_t len)
+{
+	const uint8_t *body = msg + 5;
+	size_t blen = len - 5;
+	char err[200];
 	switch (type) {
 	case 'Q':
 		return on_query(p, body, blen);
@@ -744,11 +781,30 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 		if (v == FLOW_REPLACE)
 			return v;
 	}
+	/* The shape DataRows have is the one owed before this message moves it. */
+	struct row_shape *shape = extended_row_shape(&p->x);
+	int swallow = 0;
+	if (strchr("123tnTCEIsZ", type) != NULL &&
+	    extended_on_server(&p->x, type, msg, len, &swallow) != 0) {
+		if (p->s->masking_on) {
+			snprintf(p->s->masking.error, sizeof p->s->masking.error,
+			    "a server message (%c) does not answer what was sent", type);
+			p->masking_failed = 1;
+			return FLOW_STOP;
+		}
+		log_warn("session %s: a server message (%c) does not answer what was sent",
+		    p->s->session_id, type);
+	}
+	if (swallow) {
+		if (flow_replace(&p->s2c, NULL, 0) != 0)
+			return FLOW_STOP;
+		return FLOW_REPLACE;
+	}
 	results_on_message(&p->results, type, msg, len);
 	if (p->s->masking_on) {
 		uint8_t *out = NULL;
 		size_t outlen = 0;
-		int rc = masking_on_server(&p->s->masking, type, msg, len, &out, &outlen);
+		int rc = masking_on_server(&p->s->masking, shape, type, msg, len, &out, &outlen);
 		if (rc < 0) {
 			log_error("session %s: masking failed, ending the session: %s",
 			    p->s->session_id, p->s->masking.error);
@@ -904,9 +960,10 @@ proxy_loop(struct proxy *p)
 					endpoint_write_all(cl, p->s2c.buf + p->s2c.start,
 					    p->s2c.ready - p->s2c.start, 2000);
 				p->s2c.start = p->s2c.ready = p->s2c.len = 0;
-				session_send_error(p->s, "FATAL", "XX000",
-				    "pgward: masking could not be applied to this result; "
-				    "the session ends and no unmasked data was sent", NULL);
+				char m[400];
+				snprintf(m, sizeof m, "pgward: masking could not be applied: %s; the "
+				    "session ends and no unmasked data was sent", p->s->masking.error);
+				session_send_error(p->s, "FATAL", "XX000", m, NULL);
 				snprintf(why, sizeof why, "masking failed: %s", p->s->masking.error);
 				return why;
 			}

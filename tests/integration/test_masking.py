@@ -17,6 +17,7 @@ import psycopg2
 
 import pgward_env
 from pgward_testing import TimedTestCase
+from pgward_wire import Wire, bind, close, describe, errors, execute, parse, query, rows, sync
 
 POLICY = """
 default deny
@@ -30,7 +31,7 @@ mask column public.made_later.secret style redact
 mask detect all-text detectors card,email,iban,ssn style redact groups analysts
 
 rule reads
-  kind select,show,set,reset,transaction,explain,copy-to,prepare,execute,deallocate,fetch,close
+  kind select,show,set,reset,transaction,explain,copy-to,prepare,execute,deallocate,fetch,close,listen,notify
   action allow
 
 rule writes
@@ -296,62 +297,131 @@ class PredicatesTest(MaskingTestCase):
         self.assertGreater(cur2.fetchone()[0], 0)
 
 
-class BinaryFormatTest(MaskingTestCase):
+class WireTestCase(MaskingTestCase):
+    def wire(self, user="alice"):
+        w = Wire.connect(relay.port, suite.token(user))
+        self.addCleanup(w.close)
+        return w
+
+    def assertMaskedCards(self, msgs, column=0, count=50):
+        self.assertEqual(errors(msgs), [])
+        got = rows(msgs)
+        self.assertEqual(len(got), count)
+        for r in got:
+            self.assertTrue(r[column] is None or r[column].startswith(b"*"), r)
+        self.assertNoRawCard(got)
+
+
+class BinaryFormatTest(WireTestCase):
     """A binary-format result through the extended protocol (raw client)."""
 
     def test_binary_result_masked_or_null(self):
-        s = socket.create_connection(("127.0.0.1", relay.port), timeout=20)
-        self.addCleanup(s.close)
-        s.sendall(struct.pack("!II", 8, 80877103))
-        self.assertEqual(s.recv(1), b"S")
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        t = ctx.wrap_socket(s)
-
-        def msg(kind, body):
-            return kind + struct.pack("!I", len(body) + 4) + body
-
-        def read():
-            hdr = b""
-            while len(hdr) < 5:
-                hdr += t.recv(5 - len(hdr))
-            n = struct.unpack("!I", hdr[1:])[0] - 4
-            body = b""
-            while len(body) < n:
-                body += t.recv(n - len(body))
-            return hdr[:1], body
-        body = struct.pack("!I", 196608) + b"user\0app_read\0database\0shop\0\0"
-        t.sendall(struct.pack("!I", len(body) + 4) + body)
-        self.assertEqual(read()[0], b"R")
-        t.sendall(msg(b"p", suite.token("alice").encode() + b"\0"))
-        while read()[0] != b"Z":
-            pass
-        t.sendall(msg(b"P", b"\0select card_number, id from customers order by id\0\0\0")
-                  + msg(b"B", b"\0\0" + struct.pack("!HH", 0, 0) + struct.pack("!HH", 1, 1))
-                  + msg(b"D", b"P\0") + msg(b"E", b"\0" + struct.pack("!I", 0))
-                  + msg(b"S", b""))
-        rows = []
-        while True:
-            kind, b = read()
-            if kind == b"D":
-                n = struct.unpack("!H", b[:2])[0]
-                off, fields = 2, []
-                for _ in range(n):
-                    ln = struct.unpack("!i", b[off:off + 4])[0]
-                    off += 4
-                    fields.append(None if ln < 0 else b[off:off + ln])
-                    off += max(ln, 0)
-                rows.append(fields)
-            if kind == b"E":
-                self.fail("error: %r" % b)
-            if kind == b"Z":
-                break
-        self.assertEqual(len(rows), 50)
-        for card, ident in rows:
+        w = self.wire()
+        w.send(parse("", "select card_number, id from customers order by id"),
+               bind(result_formats=(1,)), describe("P"), execute(), sync())
+        got = rows(w.until_ready())
+        self.assertEqual(len(got), 50)
+        for card, ident in got:
             self.assertEqual(len(ident), 4, "int4 in binary, not masked")
             self.assertTrue(card is None or card.startswith(b"*"), card)
-        self.assertNoRawCard(rows)
+        self.assertNoRawCard(got)
+
+
+class ProtocolStateTest(WireTestCase):
+    """The row shape of every Execute is known, whatever the client
+    describes: re-Parse without Describe, Close and re-Parse, re-Bind of a
+    portal, pipelines in one Sync and across Syncs."""
+
+    CARDS = "select card_number from customers order by id"
+
+    def test_unnamed_reparse_without_describe(self):
+        w = self.wire()
+        w.send(parse("", "select name from customers order by id"), describe("S"),
+               bind(), execute(), sync())
+        self.assertEqual(errors(w.until_ready()), [])
+        w.send(parse("", self.CARDS), bind(), execute(), sync())
+        self.assertMaskedCards(w.until_ready())
+
+    def test_named_close_and_reparse(self):
+        w = self.wire()
+        w.send(parse("s1", "select id from customers order by id"), describe("S", "s1"),
+               bind("", "s1"), execute(), sync())
+        self.assertEqual(errors(w.until_ready()), [])
+        w.send(close("S", "s1"), parse("s1", self.CARDS), bind("", "s1"), execute(), sync())
+        self.assertMaskedCards(w.until_ready())
+
+    def test_portal_rebound_after_describe(self):
+        w = self.wire()
+        w.send(parse("a", "select id from customers order by id"), parse("b", self.CARDS),
+               bind("", "a"), describe("P"), bind("", "b"), execute(), sync())
+        self.assertMaskedCards(w.until_ready())
+
+    def test_pipeline_in_one_sync(self):
+        w = self.wire()
+        w.send(parse("", "select id from customers order by id"), describe("S"), bind(),
+               execute(), parse("", self.CARDS), bind(), execute(),
+               parse("", "select email, card_number from customers order by id"), bind(),
+               execute(), sync())
+        msgs = w.until_ready()
+        self.assertEqual(errors(msgs), [])
+        got = rows(msgs)
+        self.assertEqual(len(got), 150)
+        self.assertNoRawCard(got)
+        for r in got[50:100]:
+            self.assertTrue(r[0].startswith(b"*"), r)
+        for r in got[100:]:
+            self.assertTrue(r[0].startswith(b"****@"), r)
+
+    def test_pipeline_across_syncs_and_named_portals(self):
+        w = self.wire()
+        w.send(query("begin"))
+        w.until_ready()
+        w.send(parse("n", "select name from customers order by id"), bind("p1", "n"),
+               describe("P", "p1"), sync(), parse("c", self.CARDS), bind("p2", "c"), sync(),
+               execute("p1", 10), execute("p2", 10), sync(), execute("p2"), sync())
+        msgs = []
+        for _ in range(4):
+            msgs += w.until_ready()
+        self.assertEqual(errors(msgs), [])
+        got = rows(msgs)
+        self.assertEqual(len(got), 10 + 10 + 40)
+        for r in got[10:]:
+            self.assertTrue(r[0].startswith(b"*"), r)
+        self.assertNoRawCard(got)
+
+    def test_binary_format_after_text_describe(self):
+        w = self.wire()
+        w.send(parse("", self.CARDS), bind(), describe("P"), bind(result_formats=(1,)),
+               execute(), sync())
+        self.assertMaskedCards(w.until_ready())
+
+    def test_error_then_reparse(self):
+        w = self.wire()
+        w.send(parse("", "select id from customers"), describe("S"), bind(),
+               parse("", "select nonsense from nowhere"), bind(), execute(), sync())
+        self.assertEqual(len(errors(w.until_ready())), 1)
+        w.send(parse("", self.CARDS), bind(), execute(), sync())
+        self.assertMaskedCards(w.until_ready())
+
+
+class NotificationTest(MaskingTestCase):
+    def test_notification_payload_masked(self):
+        c = self.connect()
+        cur = c.cursor()
+        cur.execute("listen cards")
+        card = sorted(raw_cards())[0]
+        other = self.connect("paula")
+        other.cursor().execute("select pg_notify('cards', %s)", (card,))
+        import select
+        for _ in range(50):
+            c.poll()
+            if c.notifies:
+                break
+            select.select([c], [], [], 0.2)
+        self.assertTrue(c.notifies)
+        payload = c.notifies[0].payload
+        self.assertNotIn(card, payload)
+        self.assertIn("*", payload)
 
 
 if __name__ == "__main__":
