@@ -477,11 +477,6 @@ masking_on_server(struct masking *m, struct row_shape *shape, char type, const u
 		return mask_data_row(m, shape, s, msg, len, out, outlen);
 	}
 	case 'C':
-		if (blen > 0 && (strncmp((const char *)body, "CREATE", 6) == 0 ||
-		    strncmp((const char *)body, "ALTER", 5) == 0 ||
-		    strncmp((const char *)body, "DROP", 4) == 0))
-			m->catalog_stale = 1;
-		/* fall through */
 	case 's':
 	case 'I':
 	case 'Z':

@@ -33,7 +33,6 @@ struct masking {
 	 * from a row shape under another generation is derived again. */
 	uint64_t generation;
 	int detect_all;		/* content detection on every text value */
-	int catalog_stale;	/* DDL ran: look the rule tables up again */
 	int copy_out;		/* inside COPY TO STDOUT */
 	int copy_binary;
 	uint64_t values_masked;

@@ -12,6 +12,7 @@
 #include "pgproto.h"
 #include "policy.h"
 #include "recording.h"
+#include "relations.h"
 #include "records.h"
 #include "results.h"
 #include "session.h"
@@ -39,7 +40,7 @@ struct refusal {
 };
 
 struct proxy;
-static int refresh_mask_catalog(struct proxy *p);
+static int refresh_catalog(struct proxy *p);
 static enum flow_verdict dispatch_client(struct proxy *p, char type, const uint8_t *msg,
     size_t len);
 
@@ -61,6 +62,8 @@ struct proxy {
 	int client_said_goodbye;
 	/* Masking failed: the session ends before anything else is sent. */
 	int masking_failed;
+	/* DDL ran: the catalog is looked up again before the next statement. */
+	int catalog_stale;
 };
 
 static const uint8_t terminate_msg[5] = { 'X', 0, 0, 0, 4 };
@@ -308,8 +311,7 @@ refresh_connect_decision(struct proxy *p)
 		s->masking_on = 1;
 		p->s2c.inspect_types = SERVER_INSPECT_MASKING;
 		/* Looked up now, while idle, before this statement's results. */
-		s->masking.catalog_stale = 1;
-		if (refresh_mask_catalog(p) != 0) {
+		if (refresh_catalog(p) != 0) {
 			proxy_end(p, "masking failed", "XX000",
 			    "pgward: masking could not be applied after a policy change; the session ends");
 			return -1;
@@ -630,32 +632,24 @@ token_expired(struct proxy *p)
 	return 1;
 }
 
-/* After DDL in the session, the tables that column rules name are looked
- * up again, on the server connection while it is idle, before the next
- * statement: the answer is read here and never reaches the client. */
+/* Runs one query of the relay's own on the server connection while it is
+ * idle; the answer is read here and never reaches the client. Each
+ * DataRow goes to on_row. Returns 0, or -1 (an error, a malformed or
+ * oversized answer, a timeout). */
 static int
-refresh_mask_catalog(struct proxy *p)
+idle_query(struct proxy *p, const char *sql, int (*on_row)(void *, const uint8_t *, size_t),
+    void *ctx)
 {
-	struct masking *m = &p->s->masking;
-	if (p->results.count != 0 || !extended_idle(&p->x) || flow_has_output(&p->s2c) ||
-	    p->s2c.len != p->s2c.start)
-		return 0;	/* not idle yet: next time */
-	char *sql = masking_catalog_query(m);
-	m->catalog_stale = 0;
-	if (sql == NULL)
-		return 0;
 	struct pgbuf b;
 	pgbuf_init(&b);
 	pgbuf_begin(&b, 'Q');
 	pgbuf_put_str(&b, sql);
 	pgbuf_end(&b);
-	free(sql);
 	struct endpoint *sv = &p->s->up.ep;
 	int rc = b.failed ? -1 : endpoint_write_all(sv, b.data, b.len, 5000);
 	pgbuf_free(&b);
 	if (rc != 0)
 		return -1;
-	masking_clear_catalog(m);
 	long long deadline = sock_now_ms() + 10000;
 	int failed = 0;
 	for (;;) {
@@ -663,7 +657,7 @@ refresh_mask_catalog(struct proxy *p)
 		if (endpoint_read_full(sv, hdr, 5, deadline) != 0)
 			return -1;
 		uint32_t len = pg_be32(hdr + 1);
-		if (len < 4 || len > 16 * 1024 * 1024)
+		if (len < 4 || len > 64 * 1024 * 1024)
 			return -1;
 		uint8_t *msg = malloc((size_t)len + 1);
 		if (msg == NULL)
@@ -673,7 +667,7 @@ refresh_mask_catalog(struct proxy *p)
 			free(msg);
 			return -1;
 		}
-		if (hdr[0] == 'D' && masking_add_catalog_message(m, msg, (size_t)len + 1) != 0)
+		if (hdr[0] == 'D' && on_row(ctx, msg, (size_t)len + 1) != 0)
 			failed = 1;
 		if (hdr[0] == 'E')
 			failed = 1;
@@ -681,6 +675,61 @@ refresh_mask_catalog(struct proxy *p)
 		if (hdr[0] == 'Z')
 			return failed ? -1 : 0;
 	}
+}
+
+static int
+mask_catalog_row(void *ctx, const uint8_t *msg, size_t len)
+{
+	return masking_add_catalog_message(ctx, msg, len);
+}
+
+static int
+relations_row(void *ctx, const uint8_t *msg, size_t len)
+{
+	struct pgread r;
+	pgread_init(&r, msg + 5, len - 5);
+	if (pgread_u16(&r) != 1)
+		return -1;
+	int32_t l = (int32_t)pgread_u32(&r);
+	const uint8_t *v = l > 0 ? pgread_bytes(&r, (size_t)l) : NULL;
+	if (v == NULL || !pgread_end(&r))
+		return -1;
+	json_t *rel = relations_parse((const char *)v, (size_t)l);
+	if (rel == NULL)
+		return -1;
+	policy_set_relations(ctx, rel);
+	return 0;
+}
+
+static int
+server_idle(const struct proxy *p)
+{
+	return p->results.count == 0 && extended_idle(&p->x) && !flow_has_output(&p->s2c) &&
+	    p->s2c.len == p->s2c.start;
+}
+
+/* After DDL in the session, what the relay knows of the catalog is
+ * looked up again before the next statement, on the server connection
+ * while it is idle: the views and rules the filter resolves writes
+ * through, and the tables that column rules name. */
+static int
+refresh_catalog(struct proxy *p)
+{
+	if (!server_idle(p))
+		return 0;	/* not idle yet: next time */
+	p->catalog_stale = 0;
+	if (p->s->policy_on && idle_query(p, relations_query(), relations_row, &p->s->policy) != 0)
+		return -1;
+	if (!p->s->masking_on)
+		return 0;
+	struct masking *m = &p->s->masking;
+	char *sql = masking_catalog_query(m);
+	if (sql == NULL)
+		return 0;
+	masking_clear_catalog(m);
+	int rc = idle_query(p, sql, mask_catalog_row, m);
+	free(sql);
+	return rc;
 }
 
 static enum flow_verdict
@@ -695,13 +744,11 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	}
 	if (strchr("QPEF", type) != NULL && token_expired(p))
 		return FLOW_STOP;
-	if (p->s->masking_on && p->s->masking.catalog_stale && (type == 'Q' || type == 'P') &&
-	    refresh_mask_catalog(p) != 0) {
-		snprintf(p->s->masking.error, sizeof p->s->masking.error,
-		    "the catalog lookup for masking failed after DDL");
-		p->masking_failed = 1;
-		proxy_end(p, "masking failed", "XX000",
-		    "pgward: masking could not be applied after DDL; the session ends");
+	if (p->catalog_stale && (type == 'Q' || type == 'P') && refresh_catalog(p) != 0) {
+		log_error("session %s: the catalog lookup after DDL failed", p->s->session_id);
+		proxy_end(p, "catalog lookup failed", "XX000",
+		    "pgward: the catalog lookup after DDL failed (views and rules, masked "
+		    "columns); the session ends");
 		return FLOW_STOP;
 	}
 	enum flow_verdict v = dispatch_client(p, type, msg, len);
@@ -772,6 +819,19 @@ dispatch_client(struct proxy *p, char type, const uint8_t *msg, size_t len)
 	return FLOW_FORWARD;
 }
 
+/* Command tags after which views, rules or tables may have changed. */
+static int
+changes_catalog(const uint8_t *tag, size_t len)
+{
+	static const char *const tags[] = { "CREATE", "ALTER", "DROP", "DO", "CALL", NULL };
+	for (int i = 0; tags[i] != NULL; i++) {
+		size_t n = strlen(tags[i]);
+		if (len > n && memcmp(tag, tags[i], n) == 0 && (tag[n] == ' ' || tag[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
 static enum flow_verdict
 on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 {
@@ -801,6 +861,8 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 		return FLOW_REPLACE;
 	}
 	results_on_message(&p->results, type, msg, len);
+	if (type == 'C' && changes_catalog(msg + 5, len - 5))
+		p->catalog_stale = 1;
 	if (p->s->masking_on) {
 		uint8_t *out = NULL;
 		size_t outlen = 0;

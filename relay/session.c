@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pgproto.h"
 #include "records.h"
+#include "relations.h"
 #include "sock.h"
 #include "stamp.h"
 #include "tls.h"
@@ -350,6 +351,25 @@ setup_masking(struct relay_session *s)
 	return 0;
 }
 
+/* What writing each view or ruled relation touches, for the filter's
+ * decisions, looked up while libpq still owns the connection. */
+static int
+load_relations(struct relay_session *s)
+{
+	PGresult *r = PQexec(s->up.conn, relations_query());
+	json_t *rel = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		rel = relations_parse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+	if (rel == NULL)
+		log_error("session %s: catalog lookup of views and rules failed: %s", s->session_id,
+		    PQresultErrorMessage(r));
+	PQclear(r);
+	if (rel == NULL)
+		return -1;
+	policy_set_relations(&s->policy, rel);
+	return 0;
+}
+
 static int
 connect_upstream(struct relay_session *s, const struct pg_startup *st)
 {
@@ -373,6 +393,11 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	char err[1024];
 	int rc = upstream_connect(&s->up, &req, err, sizeof err);
 	stamp_result_free(&stamp);
+	if (rc == 0 && s->policy_on && load_relations(s) != 0) {
+		session_send_error(s, "FATAL", "XX000",
+		    "pgward: the catalog of views and rules could not be read; nothing was sent", NULL);
+		return -1;
+	}
 	if (rc == 0 && s->mask_rules != NULL && setup_masking(s) != 0) {
 		session_send_error(s, "FATAL", "XX000",
 		    "pgward: masking could not be set up for this session; nothing was sent", NULL);
