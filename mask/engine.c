@@ -352,7 +352,7 @@ struct mask_result
 mask_engine_new(json_t *rules, const uint8_t *key, size_t keylen)
 {
 	static const char *const keys[] = { "columns", "patterns", "detect",
-		"regexes", "predicates", NULL };
+		"regexes", "predicates", "mode", NULL };
 	struct mask_result r = { NULL, NULL };
 	char *err = NULL;
 	struct mask_engine *e = calloc(1, sizeof *e);
@@ -387,6 +387,14 @@ mask_engine_new(json_t *rules, const uint8_t *key, size_t keylen)
 	} else {
 		for (size_t k = 0; k < e->nregexes; k++)
 			e->regexes[k].used = 1;
+	}
+	/* "mode" is for the relay (which role logs in upstream); the engine
+	 * masks the same either way. */
+	if ((v = json_object_get(rules, "mode")) != NULL && (!json_is_string(v) ||
+	    (strcmp(json_string_value(v), "database") != 0 &&
+	    strcmp(json_string_value(v), "gateway") != 0))) {
+		err = errf("\"mode\" must be database or gateway");
+		goto fail;
 	}
 	if ((v = json_object_get(rules, "predicates")) != NULL) {
 		const char *p = json_string_value(v);

@@ -366,17 +366,20 @@ START_TEST(test_policy_lines)
 {
 	struct rules_result r;
 	struct rules *p = policy(POLICY, &r);
-	ck_assert_uint_eq(p->nmasks, 5);
+	ck_assert_uint_eq(p->mask.nlines, 5);
 	ck_assert_int_eq(p->mask_predicates, RULES_DENY);
-	ck_assert_str_eq(p->masks[0].table, "public.customers");
-	ck_assert_str_eq(p->masks[0].column, "card_number");
-	ck_assert_int_eq((int)p->masks[0].keep, 4);
+	ck_assert_int_eq(p->mask.mode, MASK_MODE_DATABASE);
+	ck_assert_str_eq(p->mask.lines[0].table, "public.customers");
+	ck_assert_str_eq(p->mask.lines[0].column, "card_number");
+	ck_assert_int_eq((int)p->mask.lines[0].keep, 4);
 	rules_result_free(r);
 	policy_fails("default allow\nmask key /etc/pgward/mask.key\n", "never in the policy");
 	policy_fails("default allow\nmask column card style redact\n", "SCHEMA.TABLE.COLUMN");
-	policy_fails("default allow\nmask column t.c style blur\n", "is not redact");
-	policy_fails("default allow\nmask column t.c\n", "either \"style STYLE\" or \"detect\"");
-	policy_fails("default allow\nmask column t.c style redact keep 3\n", "keep belongs");
+	policy_fails("default allow\nmask column s.t.c style blur\n", "is not redact");
+	policy_fails("default allow\nmask column s.t.c\n", "either \"style STYLE\" or \"detect\"");
+	policy_fails("default allow\nmask column s.t.c style redact keep 3\n", "keep belongs");
+	policy_fails("default allow\nmask column .t.c style redact\n", "SCHEMA.TABLE.COLUMN");
+	policy_fails("default allow\nmask column s..c style redact\n", "SCHEMA.TABLE.COLUMN");
 	policy_fails("default allow\nmask regex x \"(\"\n", "mask regex x");
 	policy_fails("default allow\nmask detect all-text detectors regex:nope\n",
 	    "no \"mask regex nope\" line");
@@ -432,6 +435,69 @@ START_TEST(test_policy_narrowing)
 	ck_assert_ptr_nonnull(j);
 	json_decref(j);
 	rules_result_free(r);
+}
+END_TEST
+
+START_TEST(test_policy_mode)
+{
+	struct rules_result r;
+	struct rules *p;
+	json_t *j;
+	struct rule_identity ana = { "ann", g_ana, 1, "shop", "app" };
+	/* Database mode (the default): 3-part names and a style, named by line. */
+	policy_fails("default allow\nmask column customers.card style redact\n",
+	    "p.conf:2: mask column customers.card: mask mode database needs "
+	    "SCHEMA.TABLE.COLUMN");
+	policy_fails("default allow\nmask column s.t.c detect\nmask detect columns\n",
+	    "p.conf:2: mask column s.t.c: mask mode database needs a style");
+	policy_fails("default allow\nmask mode database\nmask column t.c style redact\n",
+	    "p.conf:3:");
+	policy_fails("default allow\nmask mode gateway\nmask mode gateway\n",
+	    "duplicate (first on line 2)");
+	policy_fails("default allow\nmask mode wire\n", "database or gateway");
+	policy_fails("default allow\nmask mode\n", "database or gateway");
+	/* Database mode: predicates default allow, "mode" in the JSON. */
+	p = policy("default allow\nmask column s.t.c style redact\n", &r);
+	ck_assert_int_eq(p->mask_predicates, RULES_ALLOW);
+	ck_assert_int_eq(rules_mask_json(p, &ana, &j), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "mode")), "database");
+	ck_assert_ptr_null(json_object_get(j, "predicates"));
+	struct mask_result mr = mask_engine_new(j, NULL, 0);
+	ck_assert_msg(mr.error == NULL, "%s", mr.error ? mr.error : "");
+	mask_engine_free(mr.engine);
+	json_decref(j);
+	rules_result_free(r);
+	/* Gateway mode, given after the lines it allows: 2 parts and detect
+	 * are fine, predicates default deny. */
+	p = policy("default allow\nmask column t.c detect\nmask column u.d style redact\n"
+	    "mask detect columns\nmask mode gateway\n", &r);
+	ck_assert_int_eq(p->mask_predicates, RULES_DENY);
+	ck_assert_int_eq(p->mask_pred_rule.line, 5);
+	ck_assert_int_eq(rules_mask_json(p, &ana, &j), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "mode")), "gateway");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "predicates")), "deny");
+	json_decref(j);
+	rules_result_free(r);
+	/* An explicit predicates line still wins in gateway mode. */
+	p = policy("default allow\nmask mode gateway\nmask predicates allow\n"
+	    "mask column t.c style redact\n", &r);
+	ck_assert_int_eq(p->mask_predicates, RULES_ALLOW);
+	ck_assert_int_eq(rules_mask_json(p, &ana, &j), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "predicates")), "allow");
+	json_decref(j);
+	rules_result_free(r);
+	p = policy("default allow\nmask mode gateway\nmask predicates review approvers leads\n"
+	    "mask column t.c style redact\n", &r);
+	ck_assert_int_eq(p->mask_predicates, RULES_REVIEW);
+	ck_assert_uint_eq(p->mask_pred_rule.approvers.n, 1);
+	ck_assert_str_eq(p->mask_pred_rule.approvers.v[0], "leads");
+	rules_result_free(r);
+	/* The engine refuses a mode it does not know. */
+	j = json_loads("{\"mode\":\"wire\",\"columns\":[]}", 0, NULL);
+	mr = mask_engine_new(j, NULL, 0);
+	ck_assert_ptr_nonnull(mr.error);
+	free(mr.error);
+	json_decref(j);
 }
 END_TEST
 
@@ -496,6 +562,7 @@ suite(void)
 	tcase_add_test(tc, test_policy_lines);
 	tcase_add_test(tc, test_policy_narrowing);
 	tcase_add_test(tc, test_masked_predicate);
+	tcase_add_test(tc, test_policy_mode);
 	suite_add_tcase(s, tc);
 	return s;
 }
