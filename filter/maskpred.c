@@ -51,14 +51,14 @@ table_in_facts(json_t *facts, const char *table)
 static int
 column_masked(struct walk *w, const char *col)
 {
-	for (size_t i = 0; i < w->p->nmasks; i++) {
-		const struct rule_mask *m = &w->p->masks[i];
+	for (size_t i = 0; i < w->p->mask.nlines; i++) {
+		const struct mask_line *m = &w->p->mask.lines[i];
 		if (!rules_mask_applies(m, w->id))
 			continue;
-		if (m->kind == RULES_MASK_COLUMN && strcmp(m->column, col) == 0 &&
+		if (m->kind == MASK_LINE_COLUMN && strcmp(m->column, col) == 0 &&
 		    table_in_facts(w->facts, m->table))
 			return 1;
-		if (m->kind == RULES_MASK_PATTERN &&
+		if (m->kind == MASK_LINE_PATTERN &&
 		    fnmatch(m->pattern, col, FNM_CASEFOLD) == 0)
 			return 1;
 	}
@@ -104,11 +104,11 @@ walk(struct walk *w, json_t *n, int bare)
 	    "A_Const") : NULL;
 	if (pos != NULL && json_object_get(pos, "ival") != NULL) {
 		/* ORDER BY 1 sorts by an output column, maybe a masked one. */
-		for (size_t i = 0; i < w->p->nmasks && !w->hit; i++)
-			if (rules_mask_applies(&w->p->masks[i], w->id) &&
-			    (w->p->masks[i].kind == RULES_MASK_PATTERN ||
-			    (w->p->masks[i].kind == RULES_MASK_COLUMN &&
-			    table_in_facts(w->facts, w->p->masks[i].table))))
+		for (size_t i = 0; i < w->p->mask.nlines && !w->hit; i++)
+			if (rules_mask_applies(&w->p->mask.lines[i], w->id) &&
+			    (w->p->mask.lines[i].kind == MASK_LINE_PATTERN ||
+			    (w->p->mask.lines[i].kind == MASK_LINE_COLUMN &&
+			    table_in_facts(w->facts, w->p->mask.lines[i].table))))
 				w->hit = 1;
 		return;
 	}
@@ -124,10 +124,10 @@ maskpred_check(const struct rules *p, const struct rule_identity *id,
 {
 	size_t i;
 	int any = 0;
-	for (i = 0; i < p->nmasks; i++)
-		if ((p->masks[i].kind == RULES_MASK_COLUMN ||
-		    p->masks[i].kind == RULES_MASK_PATTERN) &&
-		    rules_mask_applies(&p->masks[i], id))
+	for (i = 0; i < p->mask.nlines; i++)
+		if ((p->mask.lines[i].kind == MASK_LINE_COLUMN ||
+		    p->mask.lines[i].kind == MASK_LINE_PATTERN) &&
+		    rules_mask_applies(&p->mask.lines[i], id))
 			any = 1;
 	if (!any)
 		return 0;
