@@ -371,6 +371,7 @@ void
 extended_ready(struct extended *x, char status)
 {
 	x->readies_received++;
+	x->last_status = status;
 	if (status == 'I')
 		strmap_remove_if(&x->portals, bound_before, &x->readies_received);
 }
@@ -554,6 +555,15 @@ extended_needs_describe(const struct extended *x, const uint8_t *body, size_t le
 	const char *name = portal_name_of('E', body, len);
 	const struct portal *o = name ? strmap_get(&x->portals, name) : NULL;
 	return o != NULL && o->shape == NULL && !o->described;
+}
+
+int
+extended_ready_owed(const struct extended *x)
+{
+	for (size_t i = 0; i < x->owed_count; i++)
+		if (ends_at_ready(x->owed[(x->owed_head + i) % x->owed_cap].kind))
+			return 1;
+	return 0;
 }
 
 int

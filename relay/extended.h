@@ -87,6 +87,7 @@ struct extended {
 	 * the n-th ReadyForQuery answers the n-th of those. */
 	uint64_t syncs_sent;
 	uint64_t readies_received;
+	char last_status;	/* of the last ReadyForQuery: 'I', 'T' or 'E' */
 };
 
 int extended_init(struct extended *x, int redact_params, size_t max_param_bytes);
@@ -124,6 +125,8 @@ struct row_shape *extended_row_shape(const struct extended *x);
 /* An Execute (its body) of a portal whose shape is unknown and that no
  * Describe was sent for: the relay describes it itself first. */
 int extended_needs_describe(const struct extended *x, const uint8_t *body, size_t len);
+/* A ReadyForQuery is owed (a Sync, Query or FunctionCall was sent). */
+int extended_ready_owed(const struct extended *x);
 /* Nothing is owed: every message sent was answered. */
 int extended_idle(const struct extended *x);
 void row_shape_unref(struct row_shape *s);

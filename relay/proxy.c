@@ -946,6 +946,73 @@ send_final_error(struct proxy *p)
 	pgbuf_free(&b);
 }
 
+/* Masking failed on a server message: nothing of it or after it reaches
+ * the client, and the server session ends (Terminate) so nothing more
+ * runs. The client is told why as a plain ERROR answering its statement
+ * (clients such as psycopg2 lose a FATAL that arrives with the
+ * connection's end), with the ReadyForQuery it is owed; its next
+ * message gets the FATAL and the session ends. */
+static const char *
+withhold_after_masking_failure(struct proxy *p)
+{
+	static char why[320];
+	struct endpoint *cl = &p->s->client;
+	snprintf(why, sizeof why, "masking failed: %s", p->s->masking.error);
+	/* What was cleared before the failing message was masked. */
+	if (flow_has_output(&p->s2c))
+		endpoint_write_all(cl, p->s2c.buf + p->s2c.start, p->s2c.ready - p->s2c.start, 2000);
+	p->s2c.start = p->s2c.ready = p->s2c.len = 0;
+	endpoint_write_all(&p->s->up.ep, terminate_msg, sizeof terminate_msg, 1000);
+	char m[400];
+	snprintf(m, sizeof m, "pgward: masking could not be applied: %s; the rest of the result "
+	    "was withheld and the session ends", p->s->masking.error);
+	struct pgbuf b;
+	pgbuf_init(&b);
+	pgmsg_error(&b, "ERROR", "XX000", m, NULL, NULL);
+	int owed = extended_ready_owed(&p->x);
+	if (owed) {
+		/* The server's transaction ends with its session: a block is failed. */
+		char st = p->x.last_status == 'I' || p->x.last_status == 0 ? 'I' : 'E';
+		pgbuf_begin(&b, 'Z');
+		pgbuf_put_u8(&b, (uint8_t)st);
+		pgbuf_end(&b);
+	}
+	int rc = b.failed ? -1 : endpoint_write_all(cl, b.data, b.len, 2000);
+	pgbuf_free(&b);
+	if (rc != 0)
+		return why;
+	/* Wait (bounded) for the client's next message, then end with FATAL. */
+	long long deadline = sock_now_ms() + 30000;
+	uint8_t hdr[5];
+	while (endpoint_read_full(cl, hdr, 5, deadline) == 0) {
+		uint32_t len = pg_be32(hdr + 1);
+		if (len < 4)
+			break;
+		uint8_t skip[4096];
+		for (uint32_t left = len - 4; left > 0;) {
+			uint32_t n = left < sizeof skip ? left : (uint32_t)sizeof skip;
+			if (endpoint_read_full(cl, skip, n, deadline) != 0)
+				return why;
+			left -= n;
+		}
+		if (hdr[0] == 'X')
+			return why;
+		if (!owed && hdr[0] == 'S') {
+			static const uint8_t idle[6] = { 'Z', 0, 0, 0, 5, 'E' };
+			owed = 1;
+			endpoint_write_all(cl, idle, sizeof idle, 2000);
+			continue;
+		}
+		if (hdr[0] == 'H')
+			continue;
+		break;
+	}
+	snprintf(m, sizeof m, "pgward: this session ended after a masking refusal: %s",
+	    p->s->masking.error);
+	session_send_error(p->s, "FATAL", "XX000", m, NULL);
+	return why;
+}
+
 static const char *
 proxy_loop(struct proxy *p)
 {
@@ -1016,19 +1083,8 @@ proxy_loop(struct proxy *p)
 				snprintf(why, sizeof why, "protocol violation by server: %s", p->s2c.error);
 				return why;
 			}
-			if (p->masking_failed) {
-				/* What was cleared before the failing message was masked. */
-				if (flow_has_output(&p->s2c))
-					endpoint_write_all(cl, p->s2c.buf + p->s2c.start,
-					    p->s2c.ready - p->s2c.start, 2000);
-				p->s2c.start = p->s2c.ready = p->s2c.len = 0;
-				char m[400];
-				snprintf(m, sizeof m, "pgward: masking could not be applied: %s; the "
-				    "session ends and no unmasked data was sent", p->s->masking.error);
-				session_send_error(p->s, "FATAL", "XX000", m, NULL);
-				snprintf(why, sizeof why, "masking failed: %s", p->s->masking.error);
-				return why;
-			}
+			if (p->masking_failed)
+				return withhold_after_masking_failure(p);
 		}
 		if (flow_has_output(&p->c2s) && flow_drain(&p->c2s, sv) != 0) {
 			snprintf(why, sizeof why, "server connection error: %s", sv->error);

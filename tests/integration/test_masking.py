@@ -220,6 +220,11 @@ class DetectorsTest(MaskingTestCase):
         with self.assertRaises(psycopg2.Error) as cm:
             c.cursor().copy_expert("copy customers to stdout with (format binary)", io.BytesIO())
         self.assertNoRawCard(str(cm.exception))
+        # The client is told why, not only the relay's log.
+        self.assertIn("binary COPY TO STDOUT cannot be masked", str(cm.exception))
+        # ...and the session is over: nothing more runs in it.
+        with self.assertRaises(psycopg2.OperationalError):
+            c.cursor().execute("select 1")
 
     def test_million_rows(self):
         c = self.connect()
