@@ -5,16 +5,19 @@
 #include <string.h>
 
 #include "extended.h"
+#include "mask/pgvalue.h"
 #include "pgproto.h"
 
 static uint64_t masking_generations;
 
-/* Types whose binary form is their text: masked as text either way. */
+/* Whether a value of the type, in binary, can carry text a detector
+ * could find: text-likes, arrays and records (their elements), types the
+ * relay does not know (fail closed), and int8 (a card number fits). */
 static int
-text_like(uint32_t type_oid)
+carries_text(uint32_t type_oid)
 {
-	return type_oid == 25 || type_oid == 1043 || type_oid == 1042 || type_oid == 19 ||
-	    type_oid == 114 || type_oid == 3802 || type_oid == 705;
+	enum pgvalue_kind k = pgvalue_kind(type_oid);
+	return k != PGVALUE_OTHER || type_oid == 20;
 }
 
 int
@@ -55,6 +58,8 @@ masking_free(struct masking *m)
 	strmap_free(&m->catalog);
 	json_decref(m->columns_masked);
 	json_decref(m->tables);
+	pgvalue_free(&m->pv);
+	mask_buf_free(&m->out);
 	memset(m, 0, sizeof *m);
 }
 
@@ -186,7 +191,7 @@ derive(struct masking *m, const struct row_shape *rs)
 		 * value (a card number in a bigint, an array, a record), so
 		 * content detection sees every one of them. */
 		f->action = mask_column_action(m->engine, table, column, rf->label,
-		    rf->format == 0 || text_like(rf->type_oid));
+		    rf->format == 0 || carries_text(rf->type_oid));
 		if (f->action.style != MASK_NONE || f->action.detect)
 			s->active = 1;
 	}
@@ -239,6 +244,70 @@ note_masked(struct masking *m, const char *label)
 	json_array_append_new(m->columns_masked, json_string(label));
 }
 
+struct leaf_ctx {
+	struct masking *m;
+	const struct mask_action *action;
+};
+
+/* An int8 in binary as the decimal text the detectors read. */
+static size_t
+int8_text(const char *p, char out[24])
+{
+	int64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (int64_t)((uint64_t)v << 8 | (uint8_t)p[i]);
+	return (size_t)snprintf(out, 24, "%lld", (long long)v);
+}
+
+/* One scalar of a value (the value itself, or an element of an array or
+ * record at any depth). */
+static int
+mask_leaf(void *arg, const struct pgvalue_leaf *leaf, struct mask_buf *out, int *out_null)
+{
+	const struct leaf_ctx *c = arg;
+	const struct mask_action *a = c->action;
+	if (leaf->binary && leaf->kind != PGVALUE_TEXT) {
+		/* A binary value of another type cannot be masked in place: NULL
+		 * is the only valid value that says nothing. Detection reads the
+		 * one such type a card number fits in, int8. */
+		if (a->style == MASK_NONE && leaf->kind == PGVALUE_OTHER) {
+			if (leaf->type != 20 || leaf->len != 8)
+				return 0;
+			char dec[24];
+			size_t n = int8_text(leaf->data, dec);
+			int rc = mask_value_buf(c->m->engine, a, dec, n, out, out_null);
+			if (rc <= 0)
+				return rc;
+		}
+		*out_null = 1;
+		return 1;
+	}
+	int rc = mask_value_buf(c->m->engine, a, leaf->data, leaf->len, out, out_null);
+	/* A masked value of another type would not parse as that type: NULL
+	 * is its only masked value that stays valid. */
+	if (rc > 0 && leaf->kind != PGVALUE_TEXT)
+		*out_null = 1;
+	return rc;
+}
+
+/* One field of a DataRow: 1 (masked: m->out or *is_null), 0 (send as
+ * it is), -1 (fail closed). Arrays and records are masked element by
+ * element; a value that does not parse fails. */
+static int
+mask_field_value(struct masking *m, const struct mask_field *f, const char *p, size_t len,
+    int *is_null)
+{
+	struct leaf_ctx c = { m, &f->action };
+	struct pgvalue_masker mk = { .leaf = mask_leaf, .leaf_arg = &c };
+	m->out.len = 0;
+	int rc = pgvalue_mask(&m->pv, &mk, f->type_oid, f->format != 0, p, len, &m->out, is_null);
+	if (rc < 0) {
+		snprintf(m->error, sizeof m->error, "a value could not be masked: %.160s", m->pv.error);
+		m->pv.error[0] = '\0';
+	}
+	return rc;
+}
+
 static int
 mask_data_row(struct masking *m, const struct row_shape *rs, const struct mask_shape *s,
     const uint8_t *msg, size_t len, uint8_t **out, size_t *outlen)
@@ -268,44 +337,27 @@ mask_data_row(struct masking *m, const struct row_shape *rs, const struct mask_s
 				pgbuf_put(&b, p, (size_t)flen);
 			continue;
 		}
-		if (f->format != 0 && !text_like(f->type_oid)) {
-			/* A binary value of another type cannot be masked in place:
-			 * NULL is the only valid value that says nothing. */
-			pgbuf_put_u32(&b, 0xffffffffu);
-			m->values_masked++;
-			note_masked(m, rs->fields[i].label);
-			changed = 1;
-			continue;
-		}
-		char *mv = NULL;
-		size_t mlen = 0;
 		int is_null = 0;
-		int rc = mask_value(m->engine, &f->action, (const char *)(p ? p : (const uint8_t *)""),
-		    (size_t)flen, &mv, &mlen, &is_null);
+		int rc = mask_field_value(m, f, (const char *)(p ? p : (const uint8_t *)""),
+		    (size_t)flen, &is_null);
 		if (rc < 0) {
-			free(mv);
 			pgbuf_free(&b);
-			return fail(m, "a value could not be masked");
+			return -1;
 		}
 		if (rc == 0) {
 			pgbuf_put_u32(&b, (uint32_t)flen);
 			pgbuf_put(&b, p, (size_t)flen);
-		} else {
-			changed = 1;
-			m->values_masked++;
-			note_masked(m, rs->fields[i].label);
-			/* A masked value of another type would not parse as that type:
-			 * NULL is its only masked value that stays valid. */
-			if (!text_like(f->type_oid))
-				is_null = 1;
-			if (is_null) {
-				pgbuf_put_u32(&b, 0xffffffffu);
-			} else {
-				pgbuf_put_u32(&b, (uint32_t)mlen);
-				pgbuf_put(&b, mv, mlen);
-			}
+			continue;
 		}
-		free(mv);
+		changed = 1;
+		m->values_masked++;
+		note_masked(m, rs->fields[i].label);
+		if (is_null) {
+			pgbuf_put_u32(&b, 0xffffffffu);
+		} else {
+			pgbuf_put_u32(&b, (uint32_t)m->out.len);
+			pgbuf_put(&b, m->out.data, m->out.len);
+		}
 	}
 	if (!pgread_end(&r)) {
 		pgbuf_free(&b);

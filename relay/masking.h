@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "mask/mask.h"
+#include "mask/pgvalue.h"
 #include "strmap.h"
 
 struct row_shape;
@@ -38,6 +39,8 @@ struct masking {
 	uint64_t values_masked;
 	uint64_t values_reported;	/* values_masked at the last result record */
 	json_t *columns_masked;	/* labels masked since the last result record */
+	struct pgvalue pv;	/* scratch for arrays and records */
+	struct mask_buf out;	/* a masked value */
 	char error[200];
 };
 

@@ -33,6 +33,7 @@ mask column public.customers.card_number style partial keep 4 exempt pci-auditor
 mask column public.customers.email style email-domain exempt pci-auditor
 mask column public.customers.name style token exempt pci-auditor
 mask column public.made_later.secret style redact
+mask column public.tagged.cards style partial keep 4 exempt pci-auditor
 mask detect all-text detectors card,email,iban,ssn style redact groups analysts
 
 rule reads
@@ -67,6 +68,10 @@ def setUpModule():
         "grant select on customer_view to app_read;"
         "create function customer_cards() returns setof text language sql "
         "as 'select card_number from customers';"
+        "create table tagged(id int, cards text[], nums bigint[]);"
+        "insert into tagged select 1, array_agg(card_number), "
+        "array_agg(replace(card_number, ' ', '')::bigint) from customers;"
+        "grant select on tagged to app_read;"
         "grant update on customers to app_write;"
         "grant create on schema public to app_write;", db="shop")
 
@@ -412,6 +417,62 @@ class ProtocolStateTest(WireTestCase):
         self.assertEqual(len(errors(w.until_ready())), 1)
         w.send(parse("", self.CARDS), bind(), execute(), sync())
         self.assertMaskedCards(w.until_ready())
+
+
+class StructuredValuesTest(WireTestCase):
+    """Arrays, records, composites and JSON, in text and binary: every
+    element is masked (a column rule on an array column, element by
+    element; detection on every element of every value), or the value is
+    NULL, never raw."""
+
+    DERIVED = (
+        "select array_agg(card_number) from customers",
+        "select array(select card_number from customers)",
+        "select c from customers c",
+        "select array_agg(c) from customers c",
+        "select row(card_number, 1) from customers",
+        "select array[row(array[card_number])] from customers",
+        "select to_jsonb(c) from customers c",
+        "select row_to_json(c)::text from customers c",
+        "select card_number::bigint from customers where card_number ~ '^[0-9]+$'",
+        "select nums from tagged",
+    )
+
+    def test_detection_reaches_every_element_text_and_binary(self):
+        for sql in self.DERIVED:
+            for fmt in (0, 1):
+                w = self.wire()
+                w.send(parse("", sql), bind(result_formats=(fmt,)), execute(), sync())
+                msgs = w.until_ready()
+                self.assertEqual(errors(msgs), [], (sql, fmt))
+                got = rows(msgs)
+                self.assertTrue(got, (sql, fmt))
+                blob = repr(got)
+                for card in raw_cards():
+                    self.assertNotIn(card, blob, (sql, fmt))
+                    self.assertNotIn(card.replace(" ", ""), blob, (sql, fmt))
+
+    def test_column_rule_on_an_array_column_masks_each_element(self):
+        # bob has column rules only, no detection: the rule itself masks
+        # every element, and the array stays a valid text[].
+        cur = self.connect("bob").cursor()
+        cur.execute("select cards from tagged")
+        cards = cur.fetchone()[0]
+        self.assertIsInstance(cards, list)
+        self.assertEqual(len(cards), 50)
+        for c in cards:
+            self.assertRegex(c, r"^\*+.{4}$")
+        self.assertNoRawCard(cards)
+        w = self.wire("bob")
+        w.send(parse("", "select cards from tagged"), bind(result_formats=(1,)), execute(),
+               sync())
+        got = rows(w.until_ready())
+        self.assertNoRawCard(got)
+        self.assertIn(b"*", got[0][0])
+        # The exempt group sees the elements.
+        cur = self.connect("paula").cursor()
+        cur.execute("select cards from tagged")
+        self.assertEqual(set(cur.fetchone()[0]), raw_cards())
 
 
 class NotificationTest(MaskingTestCase):
