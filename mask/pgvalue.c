@@ -21,17 +21,28 @@ struct builtin {
 	enum pgvalue_kind kind;
 };
 
-/* Sorted by oid (checked by the unit test against a real server's pg_type). */
+/* Sorted by oid; checked by the unit test against a real server's pg_type.
+ * Other oids below 10000 (FirstGenbkiObjectId, fixed in every cluster) are
+ * scalars that are not text-like. */
+#define OID_FIXED_LIMIT 10000
 static const struct builtin builtins[] = {
 	{ 19, 0, ',', PGVALUE_TEXT },	/* name */
 	{ 22, 0, ',', PGVALUE_OTHER },	/* int2vector: "1 2", not braces */
 	{ 25, 0, ',', PGVALUE_TEXT },	/* text */
 	{ 30, 0, ',', PGVALUE_OTHER },	/* oidvector: "1 2", not braces */
+	{ 71, 0, ',', PGVALUE_RECORD },	/* pg_type */
+	{ 75, 0, ',', PGVALUE_RECORD },	/* pg_attribute */
+	{ 81, 0, ',', PGVALUE_RECORD },	/* pg_proc */
+	{ 83, 0, ',', PGVALUE_RECORD },	/* pg_class */
 	{ 114, 0, ',', PGVALUE_TEXT },	/* json */
 	{ 142, 0, ',', PGVALUE_TEXT },	/* xml */
 	{ 143, 142, ',', PGVALUE_ARRAY },	/* _xml */
 	{ 199, 114, ',', PGVALUE_ARRAY },	/* _json */
+	{ 210, 71, ',', PGVALUE_ARRAY },	/* _pg_type */
+	{ 270, 75, ',', PGVALUE_ARRAY },	/* _pg_attribute */
 	{ 271, 5069, ',', PGVALUE_ARRAY },	/* _xid8 */
+	{ 272, 81, ',', PGVALUE_ARRAY },	/* _pg_proc */
+	{ 273, 83, ',', PGVALUE_ARRAY },	/* _pg_class */
 	{ 629, 628, ',', PGVALUE_ARRAY },	/* _line */
 	{ 651, 650, ',', PGVALUE_ARRAY },	/* _cidr */
 	{ 705, 0, ',', PGVALUE_TEXT },	/* unknown */
@@ -73,6 +84,7 @@ static const struct builtin builtins[] = {
 	{ 1185, 1184, ',', PGVALUE_ARRAY },	/* _timestamptz */
 	{ 1187, 1186, ',', PGVALUE_ARRAY },	/* _interval */
 	{ 1231, 1700, ',', PGVALUE_ARRAY },	/* _numeric */
+	{ 1248, 0, ',', PGVALUE_RECORD },	/* pg_database */
 	{ 1263, 2275, ',', PGVALUE_ARRAY },	/* _cstring */
 	{ 1270, 1266, ',', PGVALUE_ARRAY },	/* _timetz */
 	{ 1561, 1560, ',', PGVALUE_ARRAY },	/* _bit */
@@ -86,6 +98,8 @@ static const struct builtin builtins[] = {
 	{ 2249, 0, ',', PGVALUE_RECORD },	/* record */
 	{ 2277, 0, ',', PGVALUE_ARRAY },	/* anyarray */
 	{ 2287, 2249, ',', PGVALUE_ARRAY },	/* _record */
+	{ 2842, 0, ',', PGVALUE_RECORD },	/* pg_authid */
+	{ 2843, 0, ',', PGVALUE_RECORD },	/* pg_auth_members */
 	{ 2949, 2970, ',', PGVALUE_ARRAY },	/* _txid_snapshot */
 	{ 2951, 2950, ',', PGVALUE_ARRAY },	/* _uuid */
 	{ 3221, 3220, ',', PGVALUE_ARRAY },	/* _pg_lsn */
@@ -102,11 +116,14 @@ static const struct builtin builtins[] = {
 	{ 3911, 3910, ',', PGVALUE_ARRAY },	/* _tstzrange */
 	{ 3913, 3912, ',', PGVALUE_ARRAY },	/* _daterange */
 	{ 3927, 3926, ',', PGVALUE_ARRAY },	/* _int8range */
+	{ 4066, 0, ',', PGVALUE_RECORD },	/* pg_shseclabel */
 	{ 4073, 4072, ',', PGVALUE_ARRAY },	/* _jsonpath */
 	{ 4090, 4089, ',', PGVALUE_ARRAY },	/* _regnamespace */
 	{ 4097, 4096, ',', PGVALUE_ARRAY },	/* _regrole */
 	{ 4192, 4191, ',', PGVALUE_ARRAY },	/* _regcollation */
 	{ 5039, 5038, ',', PGVALUE_ARRAY },	/* _pg_snapshot */
+	{ 5078, 0, ',', PGVALUE_ARRAY },	/* anycompatiblearray */
+	{ 6101, 0, ',', PGVALUE_RECORD },	/* pg_subscription */
 	{ 6150, 4451, ',', PGVALUE_ARRAY },	/* _int4multirange */
 	{ 6151, 4532, ',', PGVALUE_ARRAY },	/* _nummultirange */
 	{ 6152, 4533, ',', PGVALUE_ARRAY },	/* _tsmultirange */
@@ -804,6 +821,10 @@ pgvalue_builtin(uint32_t oid, struct pgvalue_type *t)
 	memset(t, 0, sizeof *t);
 	t->delim = ',';
 	t->nfields = -1;
+	if (b == NULL && oid != 0 && oid < OID_FIXED_LIMIT) {
+		t->kind = PGVALUE_OTHER;
+		return 0;
+	}
 	if (b == NULL)
 		return -1;
 	t->kind = b->kind;

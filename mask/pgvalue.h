@@ -110,8 +110,10 @@ struct pgvalue_type {
 	const uint32_t *fields;	/* RECORD: their type oids in attnum order */
 };
 
-/* Built-in types only (oids PostgreSQL fixes: text-likes, record, _record,
- * the arrays of built-in scalars, anyarray). Unknown oids: PGVALUE_UNKNOWN. */
+/* Built-in types only: the oids below 10000 that every cluster shares
+ * (text-likes, record, _record, the arrays of built-in types, anyarray,
+ * the catalogs' row types; every other one is OTHER). Oid 0 and higher
+ * oids: PGVALUE_UNKNOWN. */
 enum pgvalue_kind pgvalue_kind(uint32_t oid);
 /* The same, with element, delimiter and field count; 0 if built in, -1 if not. */
 int pgvalue_builtin(uint32_t oid, struct pgvalue_type *t);
