@@ -344,9 +344,9 @@ array_elem(struct pgvalue *pv, const char *p, const char *e, char delim, struct 
 	*isnull = 0;
 	if (*p == '"') {
 		for (p++; p < e && *p != '"'; p++) {
-			if (*p == '\0')
-				break;
 			if (*p == '\\' && ++p == e)
+				break;
+			if (*p == '\0')
 				break;
 			if (put(b, p, 1) != 0)
 				return NULL;
@@ -367,7 +367,7 @@ array_elem(struct pgvalue *pv, const char *p, const char *e, char delim, struct 
 			return NULL;
 		}
 		if (c == '\\') {
-			if (++p == e) {
+			if (++p == e || *p == '\0') {
 				pgvalue_fail(pv, "malformed array literal: backslash at the end");
 				return NULL;
 			}
@@ -631,7 +631,8 @@ text_record(struct pgvalue *pv, const char *in, size_t len, pgvalue_elem_fn fn, 
 			if (c == '\\') {
 				if (p >= e)
 					break;
-				c = *p++;
+				if ((c = *p++) == '\0')
+					return pgvalue_fail(pv, "malformed record literal: NUL byte");
 			} else if (c == '"') {
 				if (!inq) {
 					inq = true;

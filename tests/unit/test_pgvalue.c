@@ -443,6 +443,8 @@ START_TEST(malformed_arrays)
 		expect_fail(1009, 0, bad[i], strlen(bad[i]), NULL);
 	expect_fail(1009, 0, "{a\0b}", 5, "NUL");
 	expect_fail(1009, 0, "{\"a\0b\"}", 7, NULL);
+	expect_fail(1009, 0, "{\"a\\\0b\"}", 8, NULL);
+	expect_fail(1009, 0, "{a\\\0b}", 6, NULL);
 	expect_fail(1009, 0, "{{a},{b,c}}", 11, "different lengths");
 	expect_fail(1009, 0, "{{{{{{{a}}}}}}}", 15, "more than 6 dimensions");
 	expect_fail(1009, 0, "[1:3]={a,b}", 11, "dimensions do not match");
@@ -458,6 +460,7 @@ START_TEST(malformed_records)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		expect_fail(2249, 0, bad[i], strlen(bad[i]), NULL);
 	expect_fail(2249, 0, "(a\0)", 4, "NUL");
+	expect_fail(2249, 0, "(a\\\0)", 5, "NUL");
 }
 END_TEST
 
