@@ -147,6 +147,7 @@ static int enter(struct pgvalue *pv);
 static bool is_space(char c);
 static const char *skip_space(const char *p, const char *e);
 static int put(struct mask_buf *b, const char *s, size_t n);
+static void put1(struct mask_buf *b, char c);
 static int put_u32(struct mask_buf *b, uint32_t v);
 static int parse_bound(const char **pp, const char *e, int64_t *v);
 static int array_put(struct pgvalue *pv, struct mask_buf *out, const char *s, size_t n,
@@ -226,6 +227,15 @@ static int
 put(struct mask_buf *b, const char *s, size_t n)
 {
 	return b == NULL ? 0 : buf_append(b, s, n);
+}
+
+/* Into element scratch reserved for the whole literal (an element is never
+ * longer than the literal holding it). */
+static void
+put1(struct mask_buf *b, char c)
+{
+	if (b != NULL)
+		b->data[b->len++] = c;
 }
 
 static int
@@ -348,8 +358,7 @@ array_elem(struct pgvalue *pv, const char *p, const char *e, char delim, struct 
 				break;
 			if (*p == '\0')
 				break;
-			if (put(b, p, 1) != 0)
-				return NULL;
+			put1(b, *p);
 		}
 		if (p >= e || *p != '"') {
 			pgvalue_fail(pv, "malformed array literal: unterminated quoted element");
@@ -372,13 +381,11 @@ array_elem(struct pgvalue *pv, const char *p, const char *e, char delim, struct 
 				return NULL;
 			}
 			escaped = true;
-			if (put(b, p, 1) != 0)
-				return NULL;
+			put1(b, *p);
 			keep = ++n;
 			continue;
 		}
-		if (put(b, p, 1) != 0)
-			return NULL;
+		put1(b, c);
 		n++;
 		if (!is_space(c))
 			keep = n;
@@ -445,6 +452,8 @@ text_array(struct pgvalue *pv, const char *in, size_t len, char delim, pgvalue_e
 		return pgvalue_fail(pv, "no array literal");
 	if (out != NULL)
 		out->len = 0;
+	if (eb != NULL && (eb->len = 0, buf_reserve(eb, len + 1) != 0))
+		return -1;
 	p = skip_space(p, e);
 	while (p < e && *p == '[') {
 		if (ndecl == PGVALUE_MAX_DIMS)
@@ -611,6 +620,8 @@ text_record(struct pgvalue *pv, const char *in, size_t len, pgvalue_elem_fn fn, 
 		return pgvalue_fail(pv, "no record literal");
 	if (out != NULL)
 		out->len = 0;
+	if (eb != NULL && (eb->len = 0, buf_reserve(eb, len + 1) != 0))
+		return -1;
 	p = skip_space(p, e);
 	if (p >= e || *p != '(')
 		return pgvalue_fail(pv, "malformed record literal: it must start with '('");
@@ -645,8 +656,7 @@ text_record(struct pgvalue *pv, const char *in, size_t len, pgvalue_elem_fn fn, 
 					continue;
 				}
 			}
-			if (put(eb, &c, 1) != 0)
-				return -1;
+			put1(eb, c);
 		}
 		if (p >= e)
 			return pgvalue_fail(pv, "malformed record literal: unexpected end");

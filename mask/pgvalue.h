@@ -63,7 +63,7 @@ int pgvalue_fail(struct pgvalue *pv, const char *fmt, ...)
 /* ---- the walkers: one level of one value ---- */
 
 struct pgvalue_elem {
-	const char *data;	/* text: de-quoted text; binary: the bytes */
+	const char *data;	/* text: de-quoted text; binary: the bytes (NULL if len is 0) */
 	size_t len;
 	int isnull;
 	uint32_t type;		/* binary: element oid (array header or column); text: 0 */
