@@ -142,7 +142,8 @@ typedef int (*pgvalue_lookup_fn)(void *arg, uint32_t oid, struct pgvalue_type *t
 /* ---- masking a whole value, every leaf ---- */
 
 struct pgvalue_leaf {
-	uint32_t type;		/* after domains: the base type; 0 if unknown */
+	uint32_t type;		/* after domains: the base type; 0: not known (text
+				 * of an anonymous record's column, of anyarray) */
 	enum pgvalue_kind kind;	/* TEXT, OTHER or UNKNOWN */
 	uint32_t composite;	/* the named composite type of the innermost record
 				 * holding it (array elements count as their array
