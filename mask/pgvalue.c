@@ -21,17 +21,28 @@ struct builtin {
 	enum pgvalue_kind kind;
 };
 
-/* Sorted by oid (checked by the unit test against a real server's pg_type). */
+/* Sorted by oid; checked by the unit test against a real server's pg_type.
+ * Other oids below 10000 (FirstGenbkiObjectId, fixed in every cluster) are
+ * scalars that are not text-like. */
+#define OID_FIXED_LIMIT 10000
 static const struct builtin builtins[] = {
 	{ 19, 0, ',', PGVALUE_TEXT },	/* name */
 	{ 22, 0, ',', PGVALUE_OTHER },	/* int2vector: "1 2", not braces */
 	{ 25, 0, ',', PGVALUE_TEXT },	/* text */
 	{ 30, 0, ',', PGVALUE_OTHER },	/* oidvector: "1 2", not braces */
+	{ 71, 0, ',', PGVALUE_RECORD },	/* pg_type */
+	{ 75, 0, ',', PGVALUE_RECORD },	/* pg_attribute */
+	{ 81, 0, ',', PGVALUE_RECORD },	/* pg_proc */
+	{ 83, 0, ',', PGVALUE_RECORD },	/* pg_class */
 	{ 114, 0, ',', PGVALUE_TEXT },	/* json */
 	{ 142, 0, ',', PGVALUE_TEXT },	/* xml */
 	{ 143, 142, ',', PGVALUE_ARRAY },	/* _xml */
 	{ 199, 114, ',', PGVALUE_ARRAY },	/* _json */
+	{ 210, 71, ',', PGVALUE_ARRAY },	/* _pg_type */
+	{ 270, 75, ',', PGVALUE_ARRAY },	/* _pg_attribute */
 	{ 271, 5069, ',', PGVALUE_ARRAY },	/* _xid8 */
+	{ 272, 81, ',', PGVALUE_ARRAY },	/* _pg_proc */
+	{ 273, 83, ',', PGVALUE_ARRAY },	/* _pg_class */
 	{ 629, 628, ',', PGVALUE_ARRAY },	/* _line */
 	{ 651, 650, ',', PGVALUE_ARRAY },	/* _cidr */
 	{ 705, 0, ',', PGVALUE_TEXT },	/* unknown */
@@ -73,6 +84,7 @@ static const struct builtin builtins[] = {
 	{ 1185, 1184, ',', PGVALUE_ARRAY },	/* _timestamptz */
 	{ 1187, 1186, ',', PGVALUE_ARRAY },	/* _interval */
 	{ 1231, 1700, ',', PGVALUE_ARRAY },	/* _numeric */
+	{ 1248, 0, ',', PGVALUE_RECORD },	/* pg_database */
 	{ 1263, 2275, ',', PGVALUE_ARRAY },	/* _cstring */
 	{ 1270, 1266, ',', PGVALUE_ARRAY },	/* _timetz */
 	{ 1561, 1560, ',', PGVALUE_ARRAY },	/* _bit */
@@ -86,6 +98,8 @@ static const struct builtin builtins[] = {
 	{ 2249, 0, ',', PGVALUE_RECORD },	/* record */
 	{ 2277, 0, ',', PGVALUE_ARRAY },	/* anyarray */
 	{ 2287, 2249, ',', PGVALUE_ARRAY },	/* _record */
+	{ 2842, 0, ',', PGVALUE_RECORD },	/* pg_authid */
+	{ 2843, 0, ',', PGVALUE_RECORD },	/* pg_auth_members */
 	{ 2949, 2970, ',', PGVALUE_ARRAY },	/* _txid_snapshot */
 	{ 2951, 2950, ',', PGVALUE_ARRAY },	/* _uuid */
 	{ 3221, 3220, ',', PGVALUE_ARRAY },	/* _pg_lsn */
@@ -102,11 +116,14 @@ static const struct builtin builtins[] = {
 	{ 3911, 3910, ',', PGVALUE_ARRAY },	/* _tstzrange */
 	{ 3913, 3912, ',', PGVALUE_ARRAY },	/* _daterange */
 	{ 3927, 3926, ',', PGVALUE_ARRAY },	/* _int8range */
+	{ 4066, 0, ',', PGVALUE_RECORD },	/* pg_shseclabel */
 	{ 4073, 4072, ',', PGVALUE_ARRAY },	/* _jsonpath */
 	{ 4090, 4089, ',', PGVALUE_ARRAY },	/* _regnamespace */
 	{ 4097, 4096, ',', PGVALUE_ARRAY },	/* _regrole */
 	{ 4192, 4191, ',', PGVALUE_ARRAY },	/* _regcollation */
 	{ 5039, 5038, ',', PGVALUE_ARRAY },	/* _pg_snapshot */
+	{ 5078, 0, ',', PGVALUE_ARRAY },	/* anycompatiblearray */
+	{ 6101, 0, ',', PGVALUE_RECORD },	/* pg_subscription */
 	{ 6150, 4451, ',', PGVALUE_ARRAY },	/* _int4multirange */
 	{ 6151, 4532, ',', PGVALUE_ARRAY },	/* _nummultirange */
 	{ 6152, 4533, ',', PGVALUE_ARRAY },	/* _tsmultirange */
@@ -130,6 +147,7 @@ static int enter(struct pgvalue *pv);
 static bool is_space(char c);
 static const char *skip_space(const char *p, const char *e);
 static int put(struct mask_buf *b, const char *s, size_t n);
+static void put1(struct mask_buf *b, char c);
 static int put_u32(struct mask_buf *b, uint32_t v);
 static int parse_bound(const char **pp, const char *e, int64_t *v);
 static int array_put(struct pgvalue *pv, struct mask_buf *out, const char *s, size_t n,
@@ -209,6 +227,15 @@ static int
 put(struct mask_buf *b, const char *s, size_t n)
 {
 	return b == NULL ? 0 : buf_append(b, s, n);
+}
+
+/* Into element scratch reserved for the whole literal (an element is never
+ * longer than the literal holding it). */
+static void
+put1(struct mask_buf *b, char c)
+{
+	if (b != NULL)
+		b->data[b->len++] = c;
 }
 
 static int
@@ -327,12 +354,11 @@ array_elem(struct pgvalue *pv, const char *p, const char *e, char delim, struct 
 	*isnull = 0;
 	if (*p == '"') {
 		for (p++; p < e && *p != '"'; p++) {
-			if (*p == '\0')
-				break;
 			if (*p == '\\' && ++p == e)
 				break;
-			if (put(b, p, 1) != 0)
-				return NULL;
+			if (*p == '\0')
+				break;
+			put1(b, *p);
 		}
 		if (p >= e || *p != '"') {
 			pgvalue_fail(pv, "malformed array literal: unterminated quoted element");
@@ -350,18 +376,16 @@ array_elem(struct pgvalue *pv, const char *p, const char *e, char delim, struct 
 			return NULL;
 		}
 		if (c == '\\') {
-			if (++p == e) {
+			if (++p == e || *p == '\0') {
 				pgvalue_fail(pv, "malformed array literal: backslash at the end");
 				return NULL;
 			}
 			escaped = true;
-			if (put(b, p, 1) != 0)
-				return NULL;
+			put1(b, *p);
 			keep = ++n;
 			continue;
 		}
-		if (put(b, p, 1) != 0)
-			return NULL;
+		put1(b, c);
 		n++;
 		if (!is_space(c))
 			keep = n;
@@ -428,6 +452,8 @@ text_array(struct pgvalue *pv, const char *in, size_t len, char delim, pgvalue_e
 		return pgvalue_fail(pv, "no array literal");
 	if (out != NULL)
 		out->len = 0;
+	if (eb != NULL && (eb->len = 0, buf_reserve(eb, len + 1) != 0))
+		return -1;
 	p = skip_space(p, e);
 	while (p < e && *p == '[') {
 		if (ndecl == PGVALUE_MAX_DIMS)
@@ -594,6 +620,8 @@ text_record(struct pgvalue *pv, const char *in, size_t len, pgvalue_elem_fn fn, 
 		return pgvalue_fail(pv, "no record literal");
 	if (out != NULL)
 		out->len = 0;
+	if (eb != NULL && (eb->len = 0, buf_reserve(eb, len + 1) != 0))
+		return -1;
 	p = skip_space(p, e);
 	if (p >= e || *p != '(')
 		return pgvalue_fail(pv, "malformed record literal: it must start with '('");
@@ -614,7 +642,8 @@ text_record(struct pgvalue *pv, const char *in, size_t len, pgvalue_elem_fn fn, 
 			if (c == '\\') {
 				if (p >= e)
 					break;
-				c = *p++;
+				if ((c = *p++) == '\0')
+					return pgvalue_fail(pv, "malformed record literal: NUL byte");
 			} else if (c == '"') {
 				if (!inq) {
 					inq = true;
@@ -627,8 +656,7 @@ text_record(struct pgvalue *pv, const char *in, size_t len, pgvalue_elem_fn fn, 
 					continue;
 				}
 			}
-			if (put(eb, &c, 1) != 0)
-				return -1;
+			put1(eb, c);
 		}
 		if (p >= e)
 			return pgvalue_fail(pv, "malformed record literal: unexpected end");
@@ -804,6 +832,10 @@ pgvalue_builtin(uint32_t oid, struct pgvalue_type *t)
 	memset(t, 0, sizeof *t);
 	t->delim = ',';
 	t->nfields = -1;
+	if (b == NULL && oid != 0 && oid < OID_FIXED_LIMIT) {
+		t->kind = PGVALUE_OTHER;
+		return 0;
+	}
 	if (b == NULL)
 		return -1;
 	t->kind = b->kind;

@@ -63,7 +63,7 @@ int pgvalue_fail(struct pgvalue *pv, const char *fmt, ...)
 /* ---- the walkers: one level of one value ---- */
 
 struct pgvalue_elem {
-	const char *data;	/* text: de-quoted text; binary: the bytes */
+	const char *data;	/* text: de-quoted text; binary: the bytes (NULL if len is 0) */
 	size_t len;
 	int isnull;
 	uint32_t type;		/* binary: element oid (array header or column); text: 0 */
@@ -110,8 +110,10 @@ struct pgvalue_type {
 	const uint32_t *fields;	/* RECORD: their type oids in attnum order */
 };
 
-/* Built-in types only (oids PostgreSQL fixes: text-likes, record, _record,
- * the arrays of built-in scalars, anyarray). Unknown oids: PGVALUE_UNKNOWN. */
+/* Built-in types only: the oids below 10000 that every cluster shares
+ * (text-likes, record, _record, the arrays of built-in types, anyarray,
+ * the catalogs' row types; every other one is OTHER). Oid 0 and higher
+ * oids: PGVALUE_UNKNOWN. */
 enum pgvalue_kind pgvalue_kind(uint32_t oid);
 /* The same, with element, delimiter and field count; 0 if built in, -1 if not. */
 int pgvalue_builtin(uint32_t oid, struct pgvalue_type *t);
@@ -140,7 +142,8 @@ typedef int (*pgvalue_lookup_fn)(void *arg, uint32_t oid, struct pgvalue_type *t
 /* ---- masking a whole value, every leaf ---- */
 
 struct pgvalue_leaf {
-	uint32_t type;		/* after domains: the base type; 0 if unknown */
+	uint32_t type;		/* after domains: the base type; 0: not known (text
+				 * of an anonymous record's column, of anyarray) */
 	enum pgvalue_kind kind;	/* TEXT, OTHER or UNKNOWN */
 	uint32_t composite;	/* the named composite type of the innermost record
 				 * holding it (array elements count as their array
