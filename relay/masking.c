@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "extended.h"
 #include "mask/pgvalue.h"
@@ -459,6 +460,39 @@ mask_copy_data(struct masking *m, const uint8_t *msg, size_t len, uint8_t **out,
 	return 1;
 }
 
+int
+masking_encoding_safe(const char *encoding)
+{
+	/* Encodings whose multibyte characters can hold ASCII bytes: the
+	 * detectors and the array and record parsers read bytes. */
+	static const char *const unsafe[] = { "SJIS", "SHIFT_JIS_2004", "BIG5", "GBK", "UHC",
+		"GB18030", "JOHAB", NULL };
+	if (encoding == NULL)
+		return 0;
+	for (int i = 0; unsafe[i] != NULL; i++)
+		if (strcasecmp(encoding, unsafe[i]) == 0)
+			return 0;
+	return 1;
+}
+
+/* ParameterStatus: a client_encoding the masking cannot read safely. */
+static int
+check_parameter(struct masking *m, const uint8_t *msg, size_t len)
+{
+	struct pgread r;
+	pgread_init(&r, msg + 5, len - 5);
+	const char *name = pgread_str(&r);
+	const char *value = pgread_str(&r);
+	if (!pgread_end(&r))
+		return fail(m, "malformed ParameterStatus");
+	if (strcmp(name, "client_encoding") == 0 && !masking_encoding_safe(value)) {
+		snprintf(m->error, sizeof m->error, "client_encoding %.40s cannot be masked "
+		    "safely (its characters can hold ASCII bytes); use UTF8", value);
+		return -1;
+	}
+	return 0;
+}
+
 /* NotificationResponse: pid, channel, payload; both texts through the
  * detectors (a payload is free text: pg_notify(channel, card)). */
 static int
@@ -552,6 +586,8 @@ masking_on_server(struct masking *m, struct row_shape *shape, char type, const u
 		return mask_error_fields(m, type, msg, len, out, outlen);
 	case 'A':
 		return mask_notification(m, msg, len, out, outlen);
+	case 'S':
+		return check_parameter(m, msg, len);
 	}
 	return 0;
 }

@@ -44,6 +44,10 @@ struct masking {
 	char error[200];
 };
 
+/* Whether the relay can mask values in this client_encoding (0 for
+ * encodings whose multibyte characters can hold ASCII bytes). */
+int masking_encoding_safe(const char *encoding);
+
 /* rules: the "mask" member of pgward-filter's connect reply. */
 int masking_init(struct masking *m, json_t *rules, const uint8_t *key, size_t keylen,
     char *err, size_t errlen);

@@ -24,7 +24,7 @@
 /* Server messages that answer what the client sent (extended.h keeps
  * what is owed), and with masking those that carry data. */
 #define SERVER_INSPECT "123tnTCEIsZ"
-#define SERVER_INSPECT_MASKING "123tnTCEIsZDHdNVA"
+#define SERVER_INSPECT_MASKING "123tnTCEIsZDHdNVAS"
 
 #define REFUSAL_PREFIX "pgward_refused_"
 #define MAX_REFUSALS 64

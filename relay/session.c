@@ -333,6 +333,12 @@ setup_masking(struct relay_session *s)
 		return -1;
 	}
 	s->masking_on = 1;
+	const char *enc = PQparameterStatus(s->up.conn, "client_encoding");
+	if (!masking_encoding_safe(enc)) {
+		log_error("session %s: client_encoding %s cannot be masked safely", s->session_id,
+		    enc ? enc : "(unknown)");
+		return -2;
+	}
 	char *sql = masking_catalog_query(&s->masking);
 	if (sql == NULL)
 		return 0;
@@ -501,7 +507,13 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 		    "pgward: the catalog of views and rules could not be read; nothing was sent", NULL);
 		return -1;
 	}
-	if (rc == 0 && s->mask_rules != NULL && setup_masking(s) != 0) {
+	int mrc = rc == 0 && s->mask_rules != NULL ? setup_masking(s) : 0;
+	if (mrc == -2) {
+		session_send_error(s, "FATAL", "22023", "pgward: this client_encoding cannot be "
+		    "masked safely (its characters can hold ASCII bytes); use UTF8", NULL);
+		return -1;
+	}
+	if (mrc != 0) {
 		session_send_error(s, "FATAL", "XX000",
 		    "pgward: masking could not be set up for this session; nothing was sent", NULL);
 		return -1;

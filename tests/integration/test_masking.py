@@ -475,6 +475,23 @@ class StructuredValuesTest(WireTestCase):
         self.assertEqual(set(cur.fetchone()[0]), raw_cards())
 
 
+class EncodingTest(MaskingTestCase):
+    """The detectors and the array parser read bytes: an encoding whose
+    characters can hold ASCII bytes is refused for masked people, at login
+    and when set later."""
+
+    def test_unsafe_client_encoding_refused(self):
+        with self.assertRaises(psycopg2.Error) as cm:
+            psycopg2.connect(relay.dsn(suite.token("alice"), client_encoding="SJIS"))
+        self.assertIn("client_encoding", str(cm.exception))
+        c = self.connect()
+        with self.assertRaises(psycopg2.Error) as cm:
+            c.cursor().execute("set client_encoding to 'SJIS'")
+        self.assertIn("client_encoding SJIS cannot be masked", str(cm.exception))
+        with self.assertRaises(psycopg2.OperationalError):
+            c.cursor().execute("select card_number from customers")
+
+
 class NotificationTest(MaskingTestCase):
     def test_notification_payload_masked(self):
         c = self.connect()
