@@ -23,6 +23,8 @@ default deny
 connect shop app_read  groups analysts,pci-auditor,engineers
 connect shop app_write groups engineers
 
+# wire masking is what this file tests
+mask mode gateway
 mask column public.customers.card_number style partial keep 4 exempt pci-auditor
 mask column public.customers.email style email-domain exempt pci-auditor
 mask column public.customers.name style token exempt pci-auditor

@@ -20,6 +20,8 @@ default deny
 connect shop app_read groups contractors,analysts
 record shop app_read rows 3 groups contractors
 
+# the relay masks what it records: wire masking
+mask mode gateway
 mask column public.customers.card_number style partial keep 4
 
 rule reads
