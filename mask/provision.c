@@ -4,7 +4,6 @@
 #include "mask/provision.h"
 
 #include <fnmatch.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,6 @@ struct patterns {
 	size_t n;
 };
 
-static char *errs(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int patterns_add(struct patterns *ps, const struct mask_list *l);
 static int pattern_index(const struct patterns *ps, const char *p);
 static int list_true(const struct patterns *ps, const struct mask_list *l,
@@ -37,18 +35,6 @@ static void table_view_sql(FILE *f, const struct mask_profile *p, size_t from,
 static void role_sql(FILE *f, const struct mask_profile *p, const char *role,
     const char *masked, int token);
 static int profile_uses_token(const struct mask_profile *p);
-
-static char *
-errs(const char *fmt, ...)
-{
-	char buf[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	char *s = strdup(buf);
-	return s != NULL ? s : strdup("out of memory");
-}
 
 /* ---- profiles ---- */
 
@@ -121,7 +107,7 @@ mask_profiles_enumerate(const struct mask_policy *mp)
 			continue;
 		if (patterns_add(&ps, &m->groups) != 0 ||
 		    patterns_add(&ps, &m->exempt) != 0) {
-			r.error = errs("mask column lines name more than %d distinct group "
+			r.error = mask_errf("mask column lines name more than %d distinct group "
 			    "patterns (groups and exempt): simplify the policy",
 			    MASK_PROFILE_PATTERNS_MAX);
 			return r;
@@ -159,7 +145,7 @@ mask_profiles_enumerate(const struct mask_policy *mp)
 			pr = mask_profile_new(rules);
 		json_decref(rules);
 		if (bad || pr.error != NULL) {
-			r.error = pr.error != NULL ? pr.error : errs("out of memory");
+			r.error = pr.error != NULL ? pr.error : mask_errf("out of memory");
 			return r;
 		}
 		if (pr.profile == NULL)
@@ -193,7 +179,7 @@ mask_profiles_enumerate(const struct mask_policy *mp)
 			size_t ol = strlen(r.v[k].who);
 			char *nw = realloc(r.v[k].who, ol + strlen(who) + 2);
 			if (nw == NULL) {
-				r.error = errs("out of memory");
+				r.error = mask_errf("out of memory");
 				return r;
 			}
 			snprintf(nw + ol, strlen(who) + 2, "\n%s", who);
@@ -203,7 +189,7 @@ mask_profiles_enumerate(const struct mask_policy *mp)
 		struct mask_prov_profile *nv = realloc(r.v, (r.n + 1) * sizeof *nv);
 		if (nv == NULL) {
 			mask_profile_free(pr.profile);
-			r.error = errs("out of memory");
+			r.error = mask_errf("out of memory");
 			return r;
 		}
 		r.v = nv;
@@ -213,7 +199,7 @@ mask_profiles_enumerate(const struct mask_policy *mp)
 		pp->who = strdup(who);
 		pp->uses_token = profile_uses_token(pr.profile);
 		if (pp->lines == NULL || pp->who == NULL) {
-			r.error = errs("out of memory");
+			r.error = mask_errf("out of memory");
 			return r;
 		}
 	}
@@ -636,11 +622,11 @@ mask_provision_sql(const struct mask_profiles_result *ps,
 	for (size_t i = 0; i < ps->n; i++)
 		token |= ps->v[i].uses_token;
 	if (token && key == NULL) {
-		r.error = errs("the token style needs the tokenization key: give --key FILE");
+		r.error = mask_errf("the token style needs the tokenization key: give --key FILE");
 		return r;
 	}
 	if (nroles == 0 && ps->n > 0) {
-		r.error = errs("no roles to provision");
+		r.error = mask_errf("no roles to provision");
 		return r;
 	}
 	for (size_t i = 0; i < ps->n; i++) {
@@ -649,7 +635,7 @@ mask_provision_sql(const struct mask_profiles_result *ps,
 			char s[256], t[256];
 			split_table(p->cols[k].table, s, sizeof s, t, sizeof t);
 			if (!name_ok(s) || !name_ok(t) || !name_ok(p->cols[k].column)) {
-				r.error = errs("%s.%s: not a name pgward-mask can write into SQL",
+				r.error = mask_errf("%s.%s: not a name pgward-mask can write into SQL",
 				    p->cols[k].table, p->cols[k].column);
 				return r;
 			}
@@ -658,7 +644,7 @@ mask_provision_sql(const struct mask_profiles_result *ps,
 				char s2[256], t2[256];
 				split_table(p->cols[j].table, s2, sizeof s2, t2, sizeof t2);
 				if (strcmp(t, t2) == 0 && strcmp(s, s2) != 0) {
-					r.error = errs("profile %s masks tables %s and %s: a profile "
+					r.error = mask_errf("profile %s masks tables %s and %s: a profile "
 					    "cannot mask two tables of one name in different schemas",
 					    p->id, p->cols[j].table, p->cols[k].table);
 					return r;
@@ -668,7 +654,7 @@ mask_provision_sql(const struct mask_profiles_result *ps,
 		for (size_t k = 0; k < nroles; k++) {
 			char m[MASK_PROFILE_NAMEDATALEN];
 			if (!name_ok(roles[k]) || mask_profile_role(p, roles[k], m) != 0) {
-				r.error = errs("role %s: its masked twin's name (%s_m_%s) is longer "
+				r.error = mask_errf("role %s: its masked twin's name (%s_m_%s) is longer "
 				    "than 63 bytes", roles[k], roles[k], p->hex);
 				return r;
 			}
@@ -677,7 +663,7 @@ mask_provision_sql(const struct mask_profiles_result *ps,
 	size_t len = 0;
 	FILE *f = open_memstream(&r.sql, &len);
 	if (f == NULL) {
-		r.error = errs("out of memory");
+		r.error = mask_errf("out of memory");
 		return r;
 	}
 	fprintf(f, "-- pgward-mask sql: database-enforced masking for %s\n"
@@ -764,7 +750,7 @@ mask_provision_sql(const struct mask_profiles_result *ps,
 	if (fclose(f) != 0 || bad) {
 		free(r.sql);
 		r.sql = NULL;
-		r.error = errs("out of memory");
+		r.error = mask_errf("out of memory");
 	}
 	return r;
 }
@@ -774,13 +760,13 @@ mask_check_sql(const struct mask_profile *p, const char *masked_role)
 {
 	struct mask_sql_result r = { NULL, NULL };
 	if (!name_ok(masked_role)) {
-		r.error = errs("\"%s\" is not a role name", masked_role);
+		r.error = mask_errf("\"%s\" is not a role name", masked_role);
 		return r;
 	}
 	size_t len = 0;
 	FILE *f = open_memstream(&r.sql, &len);
 	if (f == NULL) {
-		r.error = errs("out of memory");
+		r.error = mask_errf("out of memory");
 		return r;
 	}
 	fputs("WITH RECURSIVE\n", f);
@@ -863,7 +849,7 @@ mask_check_sql(const struct mask_profile *p, const char *masked_role)
 	if (fclose(f) != 0 || bad) {
 		free(r.sql);
 		r.sql = NULL;
-		r.error = errs("out of memory");
+		r.error = mask_errf("out of memory");
 	}
 	return r;
 }
