@@ -13,7 +13,8 @@
  *                 "detectors":["card","email","iban","ssn","regex:NAME"],
  *                 "style":"redact"},
  *    "regexes":  [{"name":"employee-id","pattern":"E-[0-9]{6}"}],
- *    "predicates": "allow"|"deny"|"review"}   (filters/ORDER BY on masked columns)
+ *    "predicates": "allow"|"deny"|"review",   (filters/ORDER BY on masked columns)
+ *    "mode": "database"|"gateway"}            (for the relay; checked, else ignored)
  *
  * Styles: "redact" (a fixed "********"), "partial" (keep the last N
  * characters, others replaced by '*'), "email-domain" (local part

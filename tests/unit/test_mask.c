@@ -16,6 +16,7 @@
 #include "mask/internal.h"
 #include "mask/mask.h"
 #include "mask/profile.h"
+#include "mask/provision.h"
 
 static const uint8_t KEY[] = "0123456789abcdef0123456789abcdef";
 
@@ -666,6 +667,91 @@ START_TEST(test_key_read)
 }
 END_TEST
 
+/* ---- provisioning SQL (mask/provision.h) ---- */
+
+START_TEST(test_provision_sql)
+{
+	struct rules_result r;
+	struct rules *p = policy("default allow\n"
+	    "mask column public.customers.card_number style partial keep 4 exempt pci\n"
+	    "mask column public.customers.email style email-domain exempt pci\n"
+	    "mask column public.customers.name style token groups ana*\n"
+	    "mask column public.orders.note style null groups support\n", &r);
+	struct mask_profiles_result ps = mask_profiles_enumerate(&p->mask);
+	ck_assert_msg(ps.error == NULL, "%s", ps.error ? ps.error : "");
+	/* Patterns pci, ana*, support: 8 assignments; pci alone (and with
+	 * nothing else) masks nothing, so the distinct non-empty sets are
+	 * {card,email} {card,email,name} {card,email,note} {all four} {name}
+	 * {note} {name,note}. */
+	ck_assert_uint_eq(ps.n, 7);
+	ck_assert_str_eq(ps.v[0].lines, "2, 3");
+	ck_assert_str_eq(ps.v[0].profile->id, "pdb797578");
+	ck_assert_ptr_nonnull(strstr(ps.v[0].who, "none matching pci, ana*, support"));
+	const char *roles[] = { "app_read", "o'neil" };
+	struct mask_sql_result sr = mask_provision_sql(&ps, roles, 2, NULL, 0, "p.conf");
+	ck_assert_ptr_nonnull(sr.error);	/* token needs the key */
+	ck_assert_ptr_nonnull(strstr(sr.error, "--key"));
+	mask_sql_result_free(sr);
+	sr = mask_provision_sql(&ps, roles, 2, KEY, 32, "p.conf");
+	ck_assert_msg(sr.error == NULL, "%s", sr.error ? sr.error : "");
+	const char *want[] = { "BEGIN;\n", "SET LOCAL search_path = pg_catalog, pg_temp;",
+		"CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA pgward_mask;",
+		"SET LOCAL log_statement = 'none';",
+		/* the key as hex */
+		"pg_catalog.decode('3031323334353637383961626364656630313233343536373839616263646566', 'hex')",
+		"SECURITY DEFINER", "REVOKE ALL ON FUNCTION pgward_mask.token(text) FROM PUBLIC;",
+		"CREATE SCHEMA IF NOT EXISTS \"pgward_mask_db797578\";",
+		"-- view pgward_mask_db797578.customers of public.customers",
+		"WITH (security_barrier)", "'app_read_m_db797578'",
+		/* a quote in a role name is doubled in its literal */
+		"'o''neil_m_db797578'", "NOINHERIT", "DROP OWNED BY",
+		"'NULL::' || pg_catalog.format_type(a.atttypid, a.atttypmod)",
+		"GRANT EXECUTE ON FUNCTION pgward_mask.token(text) TO %I", "COMMIT;\n", NULL };
+	for (int i = 0; want[i] != NULL; i++)
+		ck_assert_msg(strstr(sr.sql, want[i]) != NULL, "missing: %s", want[i]);
+	/* No TRIGGER, no CREATE on schemas, ever. */
+	ck_assert_ptr_null(strstr(sr.sql, "'TRIGGER'"));
+	ck_assert_ptr_null(strstr(sr.sql, "GRANT CREATE"));
+	/* The DO bodies close: as many openings as closings. */
+	size_t open = 0, close = 0;
+	for (const char *q = sr.sql; (q = strstr(q, "DO $pgward$\n")) != NULL; q++)
+		open++;
+	for (const char *q = sr.sql; (q = strstr(q, "\n$pgward$;\n")) != NULL; q++)
+		close++;
+	ck_assert_uint_eq(open, close);
+	ck_assert_uint_gt(open, 7 * 2);
+	mask_sql_result_free(sr);
+	/* A role whose twin's name would pass 63 bytes. */
+	const char *longrole[] = { "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr" };
+	sr = mask_provision_sql(&ps, longrole, 1, KEY, 32, "p.conf");
+	ck_assert_ptr_nonnull(sr.error);
+	ck_assert_ptr_nonnull(strstr(sr.error, "63 bytes"));
+	mask_sql_result_free(sr);
+	/* The check query: one statement naming the role and the schema. */
+	sr = mask_check_sql(ps.v[0].profile, "app_read_m_db797578");
+	ck_assert_ptr_null(sr.error);
+	ck_assert_ptr_nonnull(strstr(sr.sql, "WITH RECURSIVE"));
+	ck_assert_ptr_nonnull(strstr(sr.sql, "'app_read_m_db797578'"));
+	ck_assert_ptr_nonnull(strstr(sr.sql, "readable by role"));
+	ck_assert_ptr_nonnull(strstr(sr.sql, "'pgward_mask_db797578'"));
+	ck_assert_ptr_null(strchr(sr.sql, ';'));
+	mask_sql_result_free(sr);
+	mask_profiles_result_free(ps);
+	rules_result_free(r);
+	/* Seventeen patterns: asked to simplify. */
+	char text[4096] = "default allow\n";
+	for (int i = 0; i < 17; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text),
+		    "mask column s.t.c%d style redact groups g%d\n", i, i);
+	p = policy(text, &r);
+	ps = mask_profiles_enumerate(&p->mask);
+	ck_assert_ptr_nonnull(ps.error);
+	ck_assert_ptr_nonnull(strstr(ps.error, "simplify"));
+	mask_profiles_result_free(ps);
+	rules_result_free(r);
+}
+END_TEST
+
 START_TEST(test_masked_predicate)
 {
 	struct rules_result r;
@@ -730,6 +816,7 @@ suite(void)
 	tcase_add_test(tc, test_policy_mode);
 	tcase_add_test(tc, test_profile);
 	tcase_add_test(tc, test_key_read);
+	tcase_add_test(tc, test_provision_sql);
 	suite_add_tcase(s, tc);
 	return s;
 }
