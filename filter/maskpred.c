@@ -45,6 +45,7 @@ static const char *column_masked(struct walk *w, const char *col, char *buf,
 static const char *table_masked(struct walk *w, const char *name, char *buf,
     size_t len);
 static const char *any_masked(struct walk *w, char *buf, size_t len);
+static const char *some_masked(struct walk *w, char *buf, size_t len);
 static const char *words_masked(struct walk *w, const char *text, char *buf,
     size_t len);
 static void refuse(struct walk *w, const char *col, struct pos p,
@@ -161,6 +162,23 @@ any_masked(struct walk *w, char *buf, size_t len)
 	return NULL;
 }
 
+/* A masked column of a table the statement uses, else the first masked
+ * column (a statement may reach a table without naming it). */
+static const char *
+some_masked(struct walk *w, char *buf, size_t len)
+{
+	json_t *m = json_array_get(w->cols, 0);
+	if (any_masked(w, buf, len) != NULL)
+		return buf;
+	if (m != NULL)
+		snprintf(buf, len, "%s.%s", jstr(m, "table") ? jstr(m, "table") : "?",
+		    jstr(m, "column") ? jstr(m, "column") : "?");
+	else
+		snprintf(buf, len, "matching %s", jstr(json_array_get(w->pats, 0),
+		    "column") ? jstr(json_array_get(w->pats, 0), "column") : "?");
+	return buf;
+}
+
 /* Whether text names a masked column or a table with one, as a word
  * (letters, digits, _ and $, any case): a masked column's full name into
  * buf, or NULL. */
@@ -255,8 +273,8 @@ collect_rows(struct walk *w, json_t *n, int depth)
 			json_object_set_new(w->rows, alias != NULL ? alias : rel,
 			    json_string(col));
 		for (int s = 0; stats[s] != NULL; s++)
-			if (strcmp(rel, stats[s]) == 0 &&
-			    any_masked(w, col, sizeof col) != NULL) {
+			if (strcmp(rel, stats[s]) == 0) {
+				some_masked(w, col, sizeof col);
 				char how[1100];
 				snprintf(how, sizeof how, "the statistics in %s hold its "
 				    "values", name);
@@ -524,8 +542,8 @@ walk(struct walk *w, json_t *n, struct pos p, int depth)
 		json_t *names = json_object_get(x, "funcname");
 		const char *fn = jstr(json_object_get(json_array_get(names,
 		    json_array_size(names) - 1), "String"), "sval");
-		if (w->strict && fn != NULL && runs_sql_text(fn) &&
-		    any_masked(w, buf, sizeof buf) != NULL) {
+		if (w->strict && fn != NULL && runs_sql_text(fn)) {
+			some_masked(w, buf, sizeof buf);
 			char how[300];
 			snprintf(how, sizeof how, "%s runs SQL given as text, which "
 			    "cannot be checked", fn);
@@ -760,13 +778,7 @@ opaque_bodies(struct walk *w)
 				snprintf(how, sizeof how, "a body that cannot be analysed "
 				    "(%s) may use it", jstr(f, "opaque_reason") ?
 				    jstr(f, "opaque_reason") : "opaque");
-				if (any_masked(w, buf, sizeof buf) == NULL) {
-					json_t *m = json_array_get(w->cols, 0);
-					snprintf(buf, sizeof buf, "%s.%s", jstr(m, "table") ?
-					    jstr(m, "table") : "?", jstr(m, "column") ?
-					    jstr(m, "column") : "?");
-				}
-				refuse(w, buf, q, how);
+				refuse(w, some_masked(w, buf, sizeof buf), q, how);
 				return;
 			}
 			json_t *up = json_object_get(p, "parent");
