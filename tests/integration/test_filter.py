@@ -331,8 +331,9 @@ class ReloadTest(FilterTestCase):
         cur = c.cursor()
         for i in range(3):	# decided once, then from the cache
             cur.execute("update victims set v = 'a' where id = %s", (i + 1,))
-        stricter = policy().replace("  kind insert,update,delete,do,copy-from,copy-to",
+        stricter = policy().replace("  kind insert,update,delete,merge,do,copy-from,copy-to",
                                     "  kind insert,delete,do,copy-from,copy-to")
+        self.assertNotEqual(stricter, policy())
         filt.set_policy(stricter, wait=True)
         with self.assertRaises(psycopg2.Error) as cm:
             cur.execute("update victims set v = 'b' where id = %s", (1,))
