@@ -55,6 +55,13 @@ static void walk(struct walk *w, json_t *n, struct pos p, int depth);
 static void walk_top(struct walk *w, const char *name, json_t *body);
 static void walk_plain_target(struct walk *w, json_t *rt, struct pos p);
 static void opaque_bodies(struct walk *w);
+static const char *clause_of_key(const char *k);
+static const char *stmt_desc(const char *node);
+static const char *func_kind(json_t *fc, const char *name);
+static int runs_sql_text(const char *name);
+static void column_ref(struct walk *w, json_t *cr, struct pos p);
+static void body_text(struct walk *w, const char *text, struct pos p);
+static int ordinal(json_t *n);
 
 #define MAX_DEPTH 4000
 

@@ -476,6 +476,29 @@ START_TEST(service_protocol)
 	ck_assert(json_is_false(json_object_get(r, "ok")));
 	json_decref(r);
 
+	/* the relations map: resolved, not cached; malformed is an error */
+	r = call(&s, "{s:s, s:s, s:[], s:s, s:s, s:s, s:{s:[s]}}", "op", "decide",
+	    "user", "alice", "groups", "connection", "shop", "role", "app_read", "sql",
+	    "create temp view w as select 1; delete from ov where true",
+	    "relations", "ov", "public.orders");
+	ck_assert_str_eq(str(r, "decision"), "deny");
+	ck_assert_str_eq(str(r, "rule"), "no-where");
+	ck_assert_str_eq(str(r, "cache"), "none");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(json_array_get(
+	    json_object_get(r, "facts"), 1), "tables_written"), 1)), "public.orders");
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:[], s:s, s:s, s:s, s:{s:[i]}}", "op", "decide",
+	    "user", "alice", "groups", "connection", "shop", "role", "app_read", "sql",
+	    "select 1", "relations", "ov", 1);
+	ck_assert(json_is_false(json_object_get(r, "ok")));
+	ck_assert(strstr(str(r, "error"), "relations") != NULL);
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:[], s:s, s:s, s:s, s:s}", "op", "decide",
+	    "user", "alice", "groups", "connection", "shop", "role", "app_read", "sql",
+	    "select 1", "relations", "ov");
+	ck_assert(json_is_false(json_object_get(r, "ok")));
+	json_decref(r);
+
 	/* review: created, then approved by two distinct approvers */
 	r = call(&s, "{s:s, s:s, s:[s], s:s, s:s, s:s, s:s}", "op", "decide",
 	    "user", "alice", "groups", "analysts", "connection", "shop", "role",
