@@ -2,22 +2,13 @@
 
 #include "mask/internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
-
-#include "conf.h"
-
-#define KEY_MIN 16
-#define KEY_MAX 4096
 
 static char *errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int only_keys(json_t *o, const char *const *keys, const char *what,
@@ -352,7 +343,7 @@ struct mask_result
 mask_engine_new(json_t *rules, const uint8_t *key, size_t keylen)
 {
 	static const char *const keys[] = { "columns", "patterns", "detect",
-		"regexes", "predicates", NULL };
+		"regexes", "predicates", "mode", NULL };
 	struct mask_result r = { NULL, NULL };
 	char *err = NULL;
 	struct mask_engine *e = calloc(1, sizeof *e);
@@ -387,6 +378,14 @@ mask_engine_new(json_t *rules, const uint8_t *key, size_t keylen)
 	} else {
 		for (size_t k = 0; k < e->nregexes; k++)
 			e->regexes[k].used = 1;
+	}
+	/* "mode" is for the relay (which role logs in upstream); the engine
+	 * masks the same either way. */
+	if ((v = json_object_get(rules, "mode")) != NULL && (!json_is_string(v) ||
+	    (strcmp(json_string_value(v), "database") != 0 &&
+	    strcmp(json_string_value(v), "gateway") != 0))) {
+		err = errf("\"mode\" must be database or gateway");
+		goto fail;
 	}
 	if ((v = json_object_get(rules, "predicates")) != NULL) {
 		const char *p = json_string_value(v);
@@ -621,56 +620,4 @@ int
 mask_engine_text_detectors(const struct mask_engine *e)
 {
 	return !(e->detect_given && e->detect_on == DETECT_OFF);
-}
-
-int
-mask_key_load(const char *path, uint8_t **key, size_t *keylen, char *err,
-    size_t errlen)
-{
-	*key = NULL;
-	*keylen = 0;
-	if (conf_check_secret_file(path, err, errlen) != 0)
-		return -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	uint8_t *buf = malloc(KEY_MAX + 1);
-	if (buf == NULL) {
-		close(fd);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	size_t n = 0;
-	for (;;) {
-		ssize_t r = read(fd, buf + n, KEY_MAX + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			close(fd);
-			OPENSSL_cleanse(buf, KEY_MAX + 1);
-			free(buf);
-			return -1;
-		}
-		if (r == 0 || (n += (size_t)r) > KEY_MAX)
-			break;
-	}
-	close(fd);
-	/* A trailing newline (echo, an editor) is not part of the key. */
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	if (n < KEY_MIN || n > KEY_MAX) {
-		snprintf(err, errlen, "%s: a key has %d to %d bytes", path, KEY_MIN,
-		    KEY_MAX);
-		OPENSSL_cleanse(buf, KEY_MAX + 1);
-		free(buf);
-		return -1;
-	}
-	*key = buf;
-	*keylen = n;
-	return 0;
 }

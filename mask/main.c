@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "daemon.h"
 #include "filter/rules.h"
 #include "log.h"
@@ -123,21 +121,17 @@ main(int argc, char **argv)
 	json_t *rules = rules_from_file(rules_path);
 	if (rules == NULL)
 		return PGWARD_EXIT_USAGE;
-	uint8_t *key = NULL;
-	size_t keylen = 0;
+	struct mask_key_result key = { NULL, 0, NULL };
 	if (key_path != NULL) {
-		char err[512];
-		if (mask_key_load(key_path, &key, &keylen, err, sizeof err) != 0) {
+		key = mask_key_read(key_path);
+		if (key.error != NULL) {
 			json_decref(rules);
-			log_fatal(PGWARD_EXIT_USAGE, "--key: %s", err);
+			log_fatal(PGWARD_EXIT_USAGE, "--key: %s", key.error);
 		}
 	}
-	struct mask_result mr = mask_engine_new(rules, key, keylen);
+	struct mask_result mr = mask_engine_new(rules, key.key, key.len);
 	json_decref(rules);
-	if (key != NULL) {
-		OPENSSL_cleanse(key, keylen);
-		free(key);
-	}
+	mask_key_result_free(key);
 	if (mr.error != NULL) {
 		log_error("%s: %s", rules_path, mr.error);
 		free(mr.error);

@@ -60,6 +60,8 @@ policy_free(struct policy *p)
 		munmap((void *)p->generation_map, p->generation_len);
 	ipc_client_close(&p->c);
 	strmap_free(&p->cache);
+	json_decref(p->relations);
+	p->relations = NULL;
 	json_decref(p->groups);
 	p->groups = NULL;
 }
@@ -159,6 +161,18 @@ cache_put(struct policy *p, const char *key, const struct policy_decision *d, ui
 	strmap_put(&p->cache, key, c);
 }
 
+void
+policy_set_relations(struct policy *p, json_t *relations)
+{
+	if (p->relations != NULL && relations != NULL && json_equal(p->relations, relations)) {
+		json_decref(relations);
+		return;
+	}
+	json_decref(p->relations);
+	p->relations = relations;
+	strmap_clear(&p->cache);
+}
+
 int
 policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char *err,
     size_t errlen)
@@ -198,6 +212,8 @@ policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char
 	json_object_set_new(req, "sql", json_string(sql));
 	if (json_object_get(req, "sql") == NULL)
 		json_object_set_new(req, "sql", json_string(""));
+	if (p->relations != NULL && json_object_size(p->relations) > 0)
+		json_object_set(req, "relations", p->relations);
 	json_t *reply;
 	if (call(p, req, &reply, p->timeout_ms, err, errlen) != 0)
 		return -1;

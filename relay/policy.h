@@ -43,6 +43,9 @@ struct policy {
 	/* From the last connect decision: rows of results to record per
 	 * statement (policy "record" lines); 0: none. */
 	long record_rows;
+	/* What writing a view or a relation with rules touches (relations.h),
+	 * sent with every decide request; NULL or empty: nothing to say. */
+	json_t *relations;
 };
 
 int policy_init(struct policy *p, const char *socket, const char *generation_file,
@@ -50,6 +53,10 @@ int policy_init(struct policy *p, const char *socket, const char *generation_fil
 void policy_free(struct policy *p);
 /* Current policy generation (0 when unknown). */
 uint64_t policy_generation(const struct policy *p);
+
+/* Takes the session's relations map (relations.h; owned). Decisions
+ * cached under another map are dropped. */
+void policy_set_relations(struct policy *p, json_t *relations);
 
 /* Decides sql. Returns 0 with *d filled, or -1 with a reason in err (the
  * filter is down or slow: the caller refuses the statement). */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pgproto.h"
 #include "records.h"
+#include "relations.h"
 #include "sock.h"
 #include "stamp.h"
 #include "tls.h"
@@ -332,6 +333,12 @@ setup_masking(struct relay_session *s)
 		return -1;
 	}
 	s->masking_on = 1;
+	const char *enc = PQparameterStatus(s->up.conn, "client_encoding");
+	if (!masking_encoding_safe(enc)) {
+		log_error("session %s: client_encoding %s cannot be masked safely", s->session_id,
+		    enc ? enc : "(unknown)");
+		return -2;
+	}
 	char *sql = masking_catalog_query(&s->masking);
 	if (sql == NULL)
 		return 0;
@@ -350,9 +357,129 @@ setup_masking(struct relay_session *s)
 	return 0;
 }
 
+/* What writing each view or ruled relation touches, for the filter's
+ * decisions, looked up while libpq still owns the connection. */
+static int
+load_relations(struct relay_session *s)
+{
+	PGresult *r = PQexec(s->up.conn, relations_query());
+	json_t *rel = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		rel = relations_parse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+	if (rel == NULL)
+		log_error("session %s: catalog lookup of views and rules failed: %s", s->session_id,
+		    PQresultErrorMessage(r));
+	PQclear(r);
+	if (rel == NULL)
+		return -1;
+	policy_set_relations(&s->policy, rel);
+	return 0;
+}
+
+/* Database-enforced masking (docs/masking.md): a person with column
+ * rules in mask mode database logs in upstream as the masked role of
+ * their profile. Returns 0 (s->upstream_role set), or -1 after telling
+ * the client why. */
+static int
+choose_upstream_role(struct relay_session *s)
+{
+	snprintf(s->upstream_role, sizeof s->upstream_role, "%s", s->role);
+	const char *mode = json_string_value(json_object_get(s->mask_rules, "mode"));
+	if (s->mask_rules == NULL || mode == NULL || strcmp(mode, "database") != 0)
+		return 0;
+	struct mask_profile_result r = mask_profile_new(s->mask_rules);
+	if (r.error != NULL) {
+		log_error("session %s: masking profile: %s", s->session_id, r.error);
+		mask_profile_result_free(r);
+		session_send_error(s, "FATAL", "XX000",
+		    "pgward: the masking profile of this person could not be built; nothing was sent",
+		    NULL);
+		return -1;
+	}
+	s->mask_profile = r.profile;
+	if (s->mask_profile == NULL)
+		return 0;
+	if (mask_profile_role(s->mask_profile, s->role, s->upstream_role) != 0) {
+		char m[300];
+		snprintf(m, sizeof m, "pgward: role \"%s\" is too long to have a masked role "
+		    "(\"%s_m_%s\" is over 63 bytes)", s->role, s->role, s->mask_profile->hex);
+		session_send_error(s, "FATAL", "42622", m, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* The database must refuse the raw masked columns to the role logged in,
+ * and to every role it can become (SET ROLE): has_column_privilege for
+ * each. Returns 0, or -1 after telling the client which column is open.
+ * It never falls back to masking on the wire alone. */
+static int
+verify_database_masking(struct relay_session *s)
+{
+	const struct mask_profile *mp = s->mask_profile;
+	json_t *cols = json_array();
+	for (size_t i = 0; i < mp->ncols && cols != NULL; i++)
+		json_array_append_new(cols, json_pack("{s:s, s:s}", "t", mp->cols[i].table,
+		    "c", mp->cols[i].column));
+	char *list = cols ? json_dumps(cols, JSON_COMPACT) : NULL;
+	json_decref(cols);
+	char *lit = list ? PQescapeLiteral(s->up.conn, list, strlen(list)) : NULL;
+	free(list);
+	char *role = PQescapeLiteral(s->up.conn, s->upstream_role, strlen(s->upstream_role));
+	size_t n = (lit ? strlen(lit) : 0) + (role ? strlen(role) : 0) + 1024;
+	char *sql = lit && role ? malloc(n) : NULL;
+	if (sql != NULL)
+		snprintf(sql, n,
+		    "SELECT r.rolname, x.t, x.c FROM pg_catalog.json_to_recordset(%s::pg_catalog.json) "
+		    "AS x(t text, c text), pg_catalog.pg_roles r "
+		    "WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') "
+		    "AND pg_catalog.to_regclass(x.t) IS NOT NULL "
+		    "AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE "
+		    "a.attrelid = pg_catalog.to_regclass(x.t) AND a.attname = x.c AND NOT a.attisdropped) "
+		    "AND pg_catalog.has_column_privilege(r.oid, pg_catalog.to_regclass(x.t), x.c, 'SELECT') "
+		    "UNION ALL SELECT session_user, '', '' WHERE session_user OPERATOR(pg_catalog.<>) %s",
+		    lit, role);
+	if (lit != NULL)
+		PQfreemem(lit);
+	if (role != NULL)
+		PQfreemem(role);
+	if (sql == NULL)
+		return -1;
+	PGresult *r = PQexec(s->up.conn, sql);
+	free(sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_error("session %s: the masking privilege check failed: %s", s->session_id,
+		    PQresultErrorMessage(r));
+		PQclear(r);
+		session_send_error(s, "FATAL", "XX000",
+		    "pgward: the database's masking could not be verified; nothing was sent", NULL);
+		return -1;
+	}
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return 0;
+	}
+	char m[600];
+	if (PQgetvalue(r, 0, 1)[0] == '\0')
+		snprintf(m, sizeof m, "pgward: masking is not enforced by the database: logged in as "
+		    "\"%s\", not the masked role \"%s\"", PQgetvalue(r, 0, 0), s->upstream_role);
+	else
+		snprintf(m, sizeof m, "pgward: masking is not enforced by the database for this "
+		    "person: role \"%s\" can read %s.%s (masked role \"%s\"); the session is "
+		    "refused", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
+		    s->upstream_role);
+	log_error("session %s of %s refused: %s", s->session_id, s->id.user, m + 8);
+	PQclear(r);
+	session_send_error(s, "FATAL", "42501", m,
+	    "Provision the masked role with pgward-mask sql and verify it with pgward-mask check.");
+	return -1;
+}
+
 static int
 connect_upstream(struct relay_session *s, const struct pg_startup *st)
 {
+	if (choose_upstream_role(s) != 0)
+		return -1;
 	struct stamp_result stamp = stamp_build(st, s->id.user, s->session_id);
 	if (stamp.error != NULL) {
 		log_info("session %s of %s refused: %s", s->session_id, s->id.user, stamp.error);
@@ -363,7 +490,7 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	}
 	struct upstream_request req = {
 		.conninfo = relay_config_connection(s->cfg, s->connection)->conninfo,
-		.role = s->role,
+		.role = s->upstream_role,
 		.passfile = s->cfg->passfile,
 		.options = stamp.options,
 		.application_name = stamp.application_name,
@@ -373,7 +500,20 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	char err[1024];
 	int rc = upstream_connect(&s->up, &req, err, sizeof err);
 	stamp_result_free(&stamp);
-	if (rc == 0 && s->mask_rules != NULL && setup_masking(s) != 0) {
+	if (rc == 0 && s->mask_profile != NULL && verify_database_masking(s) != 0)
+		return -1;
+	if (rc == 0 && s->policy_on && load_relations(s) != 0) {
+		session_send_error(s, "FATAL", "XX000",
+		    "pgward: the catalog of views and rules could not be read; nothing was sent", NULL);
+		return -1;
+	}
+	int mrc = rc == 0 && s->mask_rules != NULL ? setup_masking(s) : 0;
+	if (mrc == -2) {
+		session_send_error(s, "FATAL", "22023", "pgward: this client_encoding cannot be "
+		    "masked safely (its characters can hold ASCII bytes); use UTF8", NULL);
+		return -1;
+	}
+	if (mrc != 0) {
 		session_send_error(s, "FATAL", "XX000",
 		    "pgward: masking could not be set up for this session; nothing was sent", NULL);
 		return -1;
@@ -397,10 +537,15 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	}
 	if (rc != 0) {
 		log_warn("session %s: unable to connect to upstream %s as %s: %s",
-		    s->session_id, s->connection, s->role, err);
+		    s->session_id, s->connection, s->upstream_role, err);
 		char m[512];
-		snprintf(m, sizeof m, "pgward: unable to connect to the database of connection \"%s\" as role \"%s\"",
-		    s->connection, s->role);
+		if (s->mask_profile != NULL)
+			snprintf(m, sizeof m, "pgward: unable to connect to the database of connection "
+			    "\"%s\" as the masked role \"%s\" that masks this person's columns "
+			    "(provision it with pgward-mask sql)", s->connection, s->upstream_role);
+		else
+			snprintf(m, sizeof m, "pgward: unable to connect to the database of connection "
+			    "\"%s\" as role \"%s\"", s->connection, s->role);
 		session_send_error(s, "FATAL", "08006", m,
 		    "The operator's log of pgward-relay says why.");
 		return -1;
@@ -529,6 +674,7 @@ session_run(struct relay_session *s)
 	if (s->masking_on)
 		masking_free(&s->masking);
 	json_decref(s->mask_rules);
+	mask_profile_free(s->mask_profile);
 	relay_identity_free(&s->id);
 	free(s->role);
 	free(s->connection);

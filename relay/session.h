@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "config.h"
 #include "masking.h"
+#include "mask/profile.h"
 #include "policy.h"
 #include "endpoint.h"
 #include "upstream.h"
@@ -50,6 +51,10 @@ struct relay_session {
 	struct relay_cancel_key cancel_request;
 	char *connection;
 	char *role;
+	/* The role logged in upstream: role, or for a person whose masking
+	 * the database enforces, the profile's masked role (mask/profile.h). */
+	char upstream_role[64];
+	struct mask_profile *mask_profile;	/* NULL: the database masks nothing */
 	struct audit audit;
 	int audit_off;
 	struct policy policy;

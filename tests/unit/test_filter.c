@@ -963,6 +963,20 @@ START_TEST(decide_masked_names_the_column)
 	r = decide(pol, "ann", "dev", "select card_number from customers", NULL);
 	ck_assert_str_eq(str(r, "decision"), "allow");
 	json_decref(r);
+	/* gateway mode: refused by default, derivations too */
+	const char *gw = "default allow\nmask mode gateway\n"
+	    "mask column public.customers.card_number style partial\n";
+	r = decide(gw, "ann", "dev", "select array(select card_number from customers)", NULL);
+	ck_assert_str_eq(str(r, "decision"), "deny");
+	ck_assert_str_eq(str(r, "rule"), "builtin:masked-predicate");
+	ck_assert(strstr(str(r, "message"), "an ARRAY(...) subquery") != NULL);
+	json_decref(r);
+	r = decide(gw, "ann", "dev", "select * from cv", "{\"cv\": [\"public.customers\"]}");
+	ck_assert_str_eq(str(r, "decision"), "deny");
+	json_decref(r);
+	r = decide(gw, "ann", "dev", "select card_number from customers", NULL);
+	ck_assert_str_eq(str(r, "decision"), "allow");
+	json_decref(r);
 	/* database mode without "mask predicates": PostgreSQL enforces */
 	r = decide("default allow\nmask column public.customers.card_number style partial\n",
 	    "ann", "dev", "select id from customers where card_number like '4%'", NULL);
