@@ -47,7 +47,7 @@ rule reads
 
 rule writes-by-engineers
   groups engineers
-  kind insert,update,delete,do,copy-from,copy-to
+  kind insert,update,delete,merge,do,copy-from,copy-to
   tables victims, public.victims
   action allow
 
@@ -160,6 +160,27 @@ class BypassTest(FilterTestCase):
         for where in ("true", "1=1", "'a' = 'a'", "not false", "id > 0 or true"):
             self.assertDenied("delete from victims where " + where)
             self.assertDenied("update victims set v = 'x' where " + where)
+
+    def test_merge_when_matched_delete(self):
+        # Each WHEN action is a delete/update fact on the target: ON true
+        # with no WHEN condition is a trivial WHERE.
+        for sql in ("merge into victims v using (select 1) s on true when matched then delete",
+                    "merge into victims v using (select 1 as id) s on v.id = v.id "
+                    "when matched then update set v = 'x'",
+                    "merge into victims v using (select 1) s on 1 = 1 "
+                    "when matched and true then delete"):
+            self.assertDenied(sql, rule="no-unbounded-writes")
+        c = self.connect()
+        c.cursor().execute("merge into victims v using (select 3 as id) s on v.id = s.id "
+                           "when matched then delete")
+        self.assertEqual(count_victims(), 9)
+
+    def test_temp_view_in_the_same_string(self):
+        self.assertDenied("create temp view ov as select * from victims; delete from ov",
+                          rule="no-unbounded-writes")
+        self.assertDenied("delete from victims where id = id", rule="no-unbounded-writes")
+        self.assertDenied("delete from victims where id is null or id is not null",
+                          rule="no-unbounded-writes")
 
     def test_real_where_allowed(self):
         c = self.connect()
@@ -310,8 +331,9 @@ class ReloadTest(FilterTestCase):
         cur = c.cursor()
         for i in range(3):	# decided once, then from the cache
             cur.execute("update victims set v = 'a' where id = %s", (i + 1,))
-        stricter = policy().replace("  kind insert,update,delete,do,copy-from,copy-to",
+        stricter = policy().replace("  kind insert,update,delete,merge,do,copy-from,copy-to",
                                     "  kind insert,delete,do,copy-from,copy-to")
+        self.assertNotEqual(stricter, policy())
         filt.set_policy(stricter, wait=True)
         with self.assertRaises(psycopg2.Error) as cm:
             cur.execute("update victims set v = 'b' where id = %s", (1,))
@@ -408,6 +430,26 @@ class ReviewTest(FilterTestCase):
         out, err = p.communicate(timeout=30)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("not approved in time", err)
+
+    def test_merge_held_for_review(self):
+        # The same MERGE under a review rule: held, then denied, nothing ran.
+        review = policy().replace(
+            "rule no-unbounded-writes\n  kind update,delete\n  where none,trivial\n  action deny\n",
+            "rule no-unbounded-writes\n  kind update,delete\n  where none,trivial\n"
+            "  action review\n  approvers dba-leads\n")
+        self.assertNotEqual(review, policy())
+        self.set_policy_and_wait(review)
+        self.addCleanup(self.set_policy_and_wait, policy())
+        p = self.held_statement(
+            "merge into victims v using (select 1) s on true when matched then delete")
+        rid = self.wait_review_id(p)
+        self.assertEqual(count_victims(), 10)
+        r = filt.cli(["review", "deny", rid], token=suite.token("erin"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, err = p.communicate(timeout=20)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("denied in review", err)
+        self.assertEqual(count_victims(), 10)
 
     def test_cancel_ends_the_wait(self):
         p = self.held_statement("create table reviewed_cancel(i int)")
