@@ -12,6 +12,7 @@
 #include "pgproto.h"
 #include "records.h"
 #include "relations.h"
+#include "mask/provision.h"
 #include "sock.h"
 #include "stamp.h"
 #include "tls.h"
@@ -409,47 +410,36 @@ choose_upstream_role(struct relay_session *s)
 	return 0;
 }
 
-/* The database must refuse the raw masked columns to the role logged in,
- * and to every role it can become (SET ROLE): has_column_privilege for
- * each. Returns 0, or -1 after telling the client which column is open.
- * It never falls back to masking on the wire alone. */
+/* The database must refuse the raw masked columns to the role logged in
+ * and to every role it can become (SET ROLE): pgward-mask check's own
+ * query (mask_check_sql: has_column_privilege for each column, the
+ * profile's views, the role's memberships and search_path), run before
+ * anything of the client's reaches the server, with only pg_catalog on
+ * the search_path. Returns 0, or -1 after telling the client what is
+ * open. It never falls back to masking on the wire alone. */
 static int
 verify_database_masking(struct relay_session *s)
 {
-	const struct mask_profile *mp = s->mask_profile;
-	json_t *cols = json_array();
-	for (size_t i = 0; i < mp->ncols && cols != NULL; i++)
-		json_array_append_new(cols, json_pack("{s:s, s:s}", "t", mp->cols[i].table,
-		    "c", mp->cols[i].column));
-	char *list = cols ? json_dumps(cols, JSON_COMPACT) : NULL;
-	json_decref(cols);
-	char *lit = list ? PQescapeLiteral(s->up.conn, list, strlen(list)) : NULL;
-	free(list);
-	char *role = PQescapeLiteral(s->up.conn, s->upstream_role, strlen(s->upstream_role));
-	size_t n = (lit ? strlen(lit) : 0) + (role ? strlen(role) : 0) + 1024;
-	char *sql = lit && role ? malloc(n) : NULL;
-	if (sql != NULL)
-		snprintf(sql, n,
-		    "SELECT r.rolname, x.t, x.c FROM pg_catalog.json_to_recordset(%s::pg_catalog.json) "
-		    "AS x(t text, c text), pg_catalog.pg_roles r "
-		    "WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') "
-		    "AND pg_catalog.to_regclass(x.t) IS NOT NULL "
-		    "AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE "
-		    "a.attrelid = pg_catalog.to_regclass(x.t) AND a.attname = x.c AND NOT a.attisdropped) "
-		    "AND pg_catalog.has_column_privilege(r.oid, pg_catalog.to_regclass(x.t), x.c, 'SELECT') "
-		    "UNION ALL SELECT session_user, '', '' WHERE session_user OPERATOR(pg_catalog.<>) %s",
-		    lit, role);
-	if (lit != NULL)
-		PQfreemem(lit);
-	if (role != NULL)
-		PQfreemem(role);
-	if (sql == NULL)
+	struct mask_sql_result q = mask_check_sql(s->mask_profile, s->upstream_role);
+	if (q.error != NULL) {
+		log_error("session %s: masking check: %s", s->session_id, q.error);
+		mask_sql_result_free(q);
 		return -1;
-	PGresult *r = PQexec(s->up.conn, sql);
-	free(sql);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_error("session %s: the masking privilege check failed: %s", s->session_id,
-		    PQresultErrorMessage(r));
+	}
+	PGresult *r = PQexec(s->up.conn, "BEGIN READ ONLY; SET LOCAL search_path = pg_catalog");
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	r = ok ? PQexec(s->up.conn, q.sql) : NULL;
+	mask_sql_result_free(q);
+	ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQnfields(r) == 1;
+	if (!ok)
+		log_error("session %s: the masking check failed: %s", s->session_id,
+		    r ? PQresultErrorMessage(r) : PQerrorMessage(s->up.conn));
+	PGresult *end = PQexec(s->up.conn, ok ? "COMMIT" : "ROLLBACK");
+	if (PQresultStatus(end) != PGRES_COMMAND_OK)
+		ok = 0;
+	PQclear(end);
+	if (!ok) {
 		PQclear(r);
 		session_send_error(s, "FATAL", "XX000",
 		    "pgward: the database's masking could not be verified; nothing was sent", NULL);
@@ -459,16 +449,13 @@ verify_database_masking(struct relay_session *s)
 		PQclear(r);
 		return 0;
 	}
-	char m[600];
-	if (PQgetvalue(r, 0, 1)[0] == '\0')
-		snprintf(m, sizeof m, "pgward: masking is not enforced by the database: logged in as "
-		    "\"%s\", not the masked role \"%s\"", PQgetvalue(r, 0, 0), s->upstream_role);
-	else
-		snprintf(m, sizeof m, "pgward: masking is not enforced by the database for this "
-		    "person: role \"%s\" can read %s.%s (masked role \"%s\"); the session is "
-		    "refused", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
-		    s->upstream_role);
-	log_error("session %s of %s refused: %s", s->session_id, s->id.user, m + 8);
+	char m[700];
+	snprintf(m, sizeof m, "pgward: masking is not enforced by the database for this person "
+	    "(masked role \"%s\"): %s%s; the session is refused", s->upstream_role,
+	    PQgetvalue(r, 0, 0), PQntuples(r) > 1 ? " (and more)" : "");
+	for (int i = 0; i < PQntuples(r); i++)
+		log_error("session %s of %s refused: masked role %s: %s", s->session_id, s->id.user,
+		    s->upstream_role, PQgetvalue(r, i, 0));
 	PQclear(r);
 	session_send_error(s, "FATAL", "42501", m,
 	    "Provision the masked role with pgward-mask sql and verify it with pgward-mask check.");
