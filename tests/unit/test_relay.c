@@ -333,7 +333,7 @@ START_TEST(config_valid_and_grants)
 	ck_assert_msg(r.error == NULL, "%s", r.error);
 	struct relay_config *c = r.config;
 	ck_assert_int_eq(c->max_sessions, 7);
-	ck_assert_int_eq(c->nconnections, 2);
+	ck_assert_int_eq(c->connections.n, 2);
 	ck_assert_str_eq(relay_config_connection(c, "crm")->conninfo,
 	    "host=db2 dbname=crm sslmode=verify-full");
 	const char *analysts[] = { "analysts" };
