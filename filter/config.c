@@ -19,6 +19,9 @@ static const struct conf_key keys[] = {
 	    .flags = CONF_ONCE, .def = "86400", .min = 60, .max = 30L * 86400),
 	CONF_LONG("ipc-timeout-ms", S, ipc_timeout_ms,
 	    .flags = CONF_ONCE, .def = "5000", .min = 100, .max = 60000),
+	/* As the relay's max-message-size (256 MiB default, at most 1 GiB). */
+	CONF_LONG("max-statement-bytes", S, max_statement_bytes, .flags = CONF_ONCE,
+	    .def = "268435456", .min = 1024, .max = 0x3fffffff),
 	{ .name = NULL }
 };
 #undef S

@@ -18,6 +18,7 @@
 static long long now_s(struct filter_service *s);
 static json_t *ok_reply(void);
 static json_t *op_decide(struct filter_service *s, json_t *req);
+static json_t *too_large(size_t n, size_t max, struct rule_decision *d);
 static json_t *op_connect(struct filter_service *s, json_t *req);
 static json_t *op_review_wait(struct filter_service *s, json_t *req);
 static json_t *op_review_cancel(struct filter_service *s, json_t *req);
@@ -275,6 +276,18 @@ filter_decide(const struct rules *p, filter_facts_fn facts,
 
 /* ---- operations ---- */
 
+/* Refused unread: the filter will not hold more than max-statement-bytes. */
+static json_t *
+too_large(size_t n, size_t max, struct rule_decision *d)
+{
+	char m[160];
+	snprintf(m, sizeof m, "statement too large for the policy service (%zu bytes; "
+	    "limit %zu)", n, max);
+	*d = (struct rule_decision){ RULES_DENY, RULES_RULE_TOO_LARGE, NULL, NULL, 0 };
+	return json_pack("{s:s, s:s, s:s, s:s, s:[]}", "decision", "deny", "rule",
+	    RULES_RULE_TOO_LARGE, "message", m, "cache", "none", "facts");
+}
+
 static json_t *
 op_decide(struct filter_service *s, json_t *req)
 {
@@ -291,7 +304,9 @@ op_decide(struct filter_service *s, json_t *req)
 	if (sess != NULL && !json_is_string(sess))
 		return ipc_error_reply("session must be a string");
 	struct rule_decision d;
-	json_t *r = filter_decide(s->policy.policy, s->facts, s->facts_free, &id,
+	size_t max = (size_t)s->config.config->max_statement_bytes;
+	json_t *r = json_string_length(jsql) > max ? too_large(json_string_length(jsql),
+	    max, &d) : filter_decide(s->policy.policy, s->facts, s->facts_free, &id,
 	    sql, &d);
 	if (r == NULL)
 		return ipc_error_reply("out of memory");
@@ -356,9 +371,10 @@ op_connect(struct filter_service *s, json_t *req)
 			decision = "deny";
 		}
 	}
-	json_t *r = json_pack("{s:i, s:b, s:s, s:s, s:I}", "v", PGWARD_IPC_VERSION,
+	json_t *r = json_pack("{s:i, s:b, s:s, s:s, s:I, s:I}", "v", PGWARD_IPC_VERSION,
 	    "ok", 1, "decision", decision, "rule", rule, "generation",
-	    (json_int_t)s->generation);
+	    (json_int_t)s->generation, "max_statement_bytes",
+	    (json_int_t)s->config.config->max_statement_bytes);
 	if (r != NULL && expires != 0)
 		json_object_set_new(r, "expires", json_integer(expires));
 	if (r != NULL && strcmp(decision, "allow") == 0) {
