@@ -30,8 +30,6 @@ static json_t *verify_token(struct filter_service *s, json_t *req, char *err,
     size_t errlen);
 static json_t *auth_verify(void *ctx, const char *token, char *err, size_t errlen);
 static int logd_append(void *ctx, json_t *record, char *err, size_t errlen);
-static int client_call(struct ipc_client *c, const char *path, long timeout_ms,
-    json_t *req, json_t **reply, char *err, size_t errlen);
 static json_t *entry_view(json_t *e, const char *user, json_t *groups);
 static int may_see(json_t *e, const char *user, json_t *groups);
 static int may_decide(json_t *e, const char *user, json_t *groups);
@@ -647,8 +645,9 @@ auth_verify(void *ctx, const char *token, char *err, size_t errlen)
 	    "verify", "token", token);
 	json_t *reply = NULL;
 	char why[512];
-	int rc = client_call(&s->auth, path, s->config.config->ipc_timeout_ms, req,
-	    &reply, why, sizeof why);
+	int t = (int)s->config.config->ipc_timeout_ms;
+	int rc = ipc_client_call_path(&s->auth, path, t, req, &reply, t, 0, why,
+	    sizeof why);
 	json_decref(req);
 	if (rc != 0) {
 		snprintf(err, errlen, "pgward-auth is unavailable: %s", why);
@@ -674,8 +673,9 @@ logd_append(void *ctx, json_t *record, char *err, size_t errlen)
 	json_t *req = json_pack("{s:i, s:s, s:O}", "v", PGWARD_IPC_VERSION, "op",
 	    "append", "record", record);
 	json_t *reply = NULL;
-	int rc = client_call(&s->audit, path, s->config.config->ipc_timeout_ms, req,
-	    &reply, err, errlen);
+	int t = (int)s->config.config->ipc_timeout_ms;
+	int rc = ipc_client_call_path(&s->audit, path, t, req, &reply, t, 0, err,
+	    errlen);
 	json_decref(req);
 	if (rc != 0)
 		return -1;
@@ -687,29 +687,6 @@ logd_append(void *ctx, json_t *record, char *err, size_t errlen)
 	}
 	json_decref(reply);
 	return 0;
-}
-
-/* A persistent connection may have been closed by the peer since its last
- * use: then one fresh connection is tried. */
-static int
-client_call(struct ipc_client *c, const char *path, long timeout_ms, json_t *req,
-    json_t **reply, char *err, size_t errlen)
-{
-	int fresh = 0;
-	for (;;) {
-		if (c->fd < 0) {
-			if (ipc_client_open(c, path, (int)timeout_ms, err, errlen) != 0) {
-				c->fd = -1;
-				return -1;
-			}
-			fresh = 1;
-		}
-		if (ipc_client_call(c, req, reply, (int)timeout_ms, err, errlen) == 0)
-			return 0;
-		c->fd = -1;
-		if (fresh)
-			return -1;
-	}
 }
 
 static int

@@ -208,6 +208,28 @@ ipc_client_call(struct ipc_client *c, json_t *req, json_t **reply,
 	return ipc_client_recv(c, reply, timeout_ms, err, errlen);
 }
 
+int
+ipc_client_call_path(struct ipc_client *c, const char *path, int open_timeout_ms,
+    json_t *req, json_t **reply, int timeout_ms, size_t max_line, char *err,
+    size_t errlen)
+{
+	*reply = NULL;
+	for (int fresh = 0;;) {
+		if (c->fd < 0) {
+			if (ipc_client_open(c, path, open_timeout_ms, err, errlen) != 0) {
+				c->fd = -1;
+				return -1;
+			}
+			fresh = 1;
+		}
+		c->max_line = max_line;
+		if (ipc_client_call(c, req, reply, timeout_ms, err, errlen) == 0)
+			return 0;
+		if (fresh)
+			return -1;
+	}
+}
+
 /* ---- server ---- */
 
 struct conn {

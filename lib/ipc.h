@@ -37,6 +37,14 @@ void ipc_client_close(struct ipc_client *c);
  * the answer to the next request). */
 int ipc_client_call(struct ipc_client *c, json_t *req, json_t **reply,
     int timeout_ms, char *err, size_t errlen);
+/* ipc_client_call on a kept connection to path, opened (within
+ * open_timeout_ms) when closed. A kept connection may have been closed by
+ * a daemon restart since its last use: when a call on it fails, one fresh
+ * connection is tried, once. So only for requests a repeat cannot double.
+ * max_line as in struct ipc_client; req stays the caller's. */
+int ipc_client_call_path(struct ipc_client *c, const char *path,
+    int open_timeout_ms, json_t *req, json_t **reply, int timeout_ms,
+    size_t max_line, char *err, size_t errlen);
 /* The two halves of a call, for pipelining: replies come in request
  * order. Both close the connection on failure. */
 int ipc_client_send(struct ipc_client *c, json_t *req, int timeout_ms, char *err,

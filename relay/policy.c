@@ -77,24 +77,14 @@ policy_generation(const struct policy *p)
 	return strtoull(buf, NULL, 10);
 }
 
-/* max_line: the longest reply taken (0: the default). */
+/* Questions to the filter have no side effect that a repeat could
+ * double. max_line: the longest reply taken (0: the default). */
 static int
 call(struct policy *p, json_t *req, json_t **reply, int timeout_ms, size_t max_line,
     char *err, size_t errlen)
 {
-	int rc = -1;
-	/* A kept connection may have been closed by a filter restart since
-	 * its last use; then one fresh connection is tried. Questions to the
-	 * filter have no side effect that a repeat could double. */
-	for (int fresh = 0; fresh < 2 && rc != 0; fresh++) {
-		if (p->c.fd < 0) {
-			if (ipc_client_open(&p->c, p->socket, p->timeout_ms, err, errlen) != 0)
-				break;
-			fresh = 1;
-		}
-		p->c.max_line = max_line;
-		rc = ipc_client_call(&p->c, req, reply, timeout_ms, err, errlen);
-	}
+	int rc = ipc_client_call_path(&p->c, p->socket, p->timeout_ms, req, reply, timeout_ms,
+	    max_line, err, errlen);
 	json_decref(req);
 	if (rc != 0)
 		return -1;

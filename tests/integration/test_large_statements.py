@@ -252,6 +252,19 @@ class LargeStatementTest(TimedTestCase):
         # The database would have let it run: only the filter stands between.
         self.assertEqual(count("blobs"), before)
 
+    def test_session_survives_a_filter_restart(self):
+        """The relay's kept connection to the filter dies with it; the next
+        decision takes one fresh connection (lib/ipc ipc_client_call_path)."""
+        c = self.connect()
+        cur = c.cursor()
+        cur.execute("select 1")
+        filt.terminate()
+        filt.proc = None
+        filt.start()
+        for i in range(3):
+            cur.execute("select %s::int + 1", (i,))
+            self.assertEqual(cur.fetchone()[0], i + 1)
+
 
 class Wire:
     """Just enough of the protocol for one Parse/Bind/Execute/Sync."""
