@@ -417,15 +417,6 @@ struct op {
 	int off;
 };
 
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 /*
  * For every pair of string keys (a, b) and every sequence of up to three
  * lines setting a or b to a new value or turning it off (when it can be),
@@ -439,7 +430,6 @@ START_TEST(config_string_keys_free_only_themselves)
 	struct str_key sk[32];
 	int nk = string_keys(sk, 32);
 	ck_assert_int_ge(nk, 8);
-	char *path = write_temp("");
 	char *text = malloc(8192);
 	const char *expect[32];
 	char vals[32][64];
@@ -492,8 +482,10 @@ START_TEST(config_string_keys_free_only_themselves)
 					    sk[k].name, seqvals[l]);
 				}
 			}
-			write_file(path, text);
+			char *path = write_temp(text);
 			struct relay_config_result r = relay_config_load(path);
+			unlink(path);
+			free(path);
 			loads++;
 			int cert = -1, key = -1;
 			for (int i = 0; i < nk; i++) {
@@ -533,8 +525,6 @@ START_TEST(config_string_keys_free_only_themselves)
 	}
 	ck_assert_int_gt(loads, 1000);
 	free(text);
-	unlink(path);
-	free(path);
 }
 END_TEST
 
