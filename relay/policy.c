@@ -190,11 +190,11 @@ policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char
 		/* Shape keys (the cheap one, then the fingerprint) are valid only
 		 * for shapes the filter said depend on no constant: only those are
 		 * stored under them. Others are stored under the exact text.
-		 * A shape decided for a short text holds for a longer one: its
-		 * facts and the masked-predicate check come from the tree without
-		 * its constants, and a constant's length is no fact. The one thing
-		 * length changes, the filter's size limit, is checked above, before
-		 * any lookup. */
+		 * So a shape decided for a short text holds for a longer one: the
+		 * filter says "fingerprint" only when no fact depends on a
+		 * constant, and a constant's length is no fact. The one thing
+		 * length changes, the filter's size limit, is checked above,
+		 * before any lookup. */
 		text_key(sql, tkey);
 		char shape[65];
 		if (shapekey_of(sql, shape) == 0)
