@@ -106,6 +106,7 @@ struct rule_identity {
 #define RULES_RULE_EMPTY "builtin:empty"
 #define RULES_RULE_SYNTAX "builtin:syntax-error"
 #define RULES_RULE_MASKED_PREDICATE "builtin:masked-predicate"
+#define RULES_RULE_TOO_LARGE "builtin:statement-too-large"
 
 struct rule_decision {
 	enum rule_action action;

@@ -18,6 +18,7 @@
 static long long now_s(struct filter_service *s);
 static json_t *ok_reply(void);
 static json_t *op_decide(struct filter_service *s, json_t *req);
+static json_t *too_large(size_t n, size_t max, struct rule_decision *d);
 static json_t *op_connect(struct filter_service *s, json_t *req);
 static json_t *op_review_wait(struct filter_service *s, json_t *req);
 static json_t *op_review_cancel(struct filter_service *s, json_t *req);
@@ -29,8 +30,6 @@ static json_t *verify_token(struct filter_service *s, json_t *req, char *err,
     size_t errlen);
 static json_t *auth_verify(void *ctx, const char *token, char *err, size_t errlen);
 static int logd_append(void *ctx, json_t *record, char *err, size_t errlen);
-static int client_call(struct ipc_client *c, const char *path, long timeout_ms,
-    json_t *req, json_t **reply, char *err, size_t errlen);
 static json_t *entry_view(json_t *e, const char *user, json_t *groups);
 static int may_see(json_t *e, const char *user, json_t *groups);
 static int may_decide(json_t *e, const char *user, json_t *groups);
@@ -322,6 +321,18 @@ filter_decide(const struct rules *p, filter_facts_fn facts,
 
 /* ---- operations ---- */
 
+/* Refused unread: the filter will not hold more than max-statement-bytes. */
+static json_t *
+too_large(size_t n, size_t max, struct rule_decision *d)
+{
+	char m[160];
+	snprintf(m, sizeof m, "statement too large for the policy service (%zu bytes; "
+	    "limit %zu)", n, max);
+	*d = (struct rule_decision){ RULES_DENY, RULES_RULE_TOO_LARGE, NULL, NULL, 0 };
+	return json_pack("{s:s, s:s, s:s, s:s, s:[]}", "decision", "deny", "rule",
+	    RULES_RULE_TOO_LARGE, "message", m, "cache", "none", "facts");
+}
+
 static json_t *
 op_decide(struct filter_service *s, json_t *req)
 {
@@ -341,7 +352,9 @@ op_decide(struct filter_service *s, json_t *req)
 	if (rel != NULL && relations_check(rel, err, sizeof err) != 0)
 		return ipc_error_reply(err);
 	struct rule_decision d;
-	json_t *r = filter_decide(s->policy.policy, s->facts, s->facts_free, &id,
+	size_t max = (size_t)s->config.config->max_statement_bytes;
+	json_t *r = json_string_length(jsql) > max ? too_large(json_string_length(jsql),
+	    max, &d) : filter_decide(s->policy.policy, s->facts, s->facts_free, &id,
 	    sql, rel, &d);
 	if (r == NULL)
 		return ipc_error_reply("out of memory");
@@ -406,9 +419,10 @@ op_connect(struct filter_service *s, json_t *req)
 			decision = "deny";
 		}
 	}
-	json_t *r = json_pack("{s:i, s:b, s:s, s:s, s:I}", "v", PGWARD_IPC_VERSION,
+	json_t *r = json_pack("{s:i, s:b, s:s, s:s, s:I, s:I}", "v", PGWARD_IPC_VERSION,
 	    "ok", 1, "decision", decision, "rule", rule, "generation",
-	    (json_int_t)s->generation);
+	    (json_int_t)s->generation, "max_statement_bytes",
+	    (json_int_t)s->config.config->max_statement_bytes);
 	if (r != NULL && expires != 0)
 		json_object_set_new(r, "expires", json_integer(expires));
 	if (r != NULL && strcmp(decision, "allow") == 0) {
@@ -681,8 +695,9 @@ auth_verify(void *ctx, const char *token, char *err, size_t errlen)
 	    "verify", "token", token);
 	json_t *reply = NULL;
 	char why[512];
-	int rc = client_call(&s->auth, path, s->config.config->ipc_timeout_ms, req,
-	    &reply, why, sizeof why);
+	int t = (int)s->config.config->ipc_timeout_ms;
+	int rc = ipc_client_call_path(&s->auth, path, t, req, &reply, t, 0, why,
+	    sizeof why);
 	json_decref(req);
 	if (rc != 0) {
 		snprintf(err, errlen, "pgward-auth is unavailable: %s", why);
@@ -708,8 +723,9 @@ logd_append(void *ctx, json_t *record, char *err, size_t errlen)
 	json_t *req = json_pack("{s:i, s:s, s:O}", "v", PGWARD_IPC_VERSION, "op",
 	    "append", "record", record);
 	json_t *reply = NULL;
-	int rc = client_call(&s->audit, path, s->config.config->ipc_timeout_ms, req,
-	    &reply, err, errlen);
+	int t = (int)s->config.config->ipc_timeout_ms;
+	int rc = ipc_client_call_path(&s->audit, path, t, req, &reply, t, 0, err,
+	    errlen);
 	json_decref(req);
 	if (rc != 0)
 		return -1;
@@ -721,29 +737,6 @@ logd_append(void *ctx, json_t *record, char *err, size_t errlen)
 	}
 	json_decref(reply);
 	return 0;
-}
-
-/* A persistent connection may have been closed by the peer since its last
- * use: then one fresh connection is tried. */
-static int
-client_call(struct ipc_client *c, const char *path, long timeout_ms, json_t *req,
-    json_t **reply, char *err, size_t errlen)
-{
-	int fresh = 0;
-	for (;;) {
-		if (c->fd < 0) {
-			if (ipc_client_open(c, path, (int)timeout_ms, err, errlen) != 0) {
-				c->fd = -1;
-				return -1;
-			}
-			fresh = 1;
-		}
-		if (ipc_client_call(c, req, reply, (int)timeout_ms, err, errlen) == 0)
-			return 0;
-		c->fd = -1;
-		if (fresh)
-			return -1;
-	}
 }
 
 static int

@@ -91,14 +91,14 @@ open_listeners(struct relay *r)
 		}
 		return;
 	}
-	for (int i = 0; i < r->cfg->nlisten_tcp; i++) {
-		int fd = sock_listen_tcp(r->cfg->listen_tcp[i], err, sizeof err);
+	for (size_t i = 0; i < r->cfg->listen_tcp.n; i++) {
+		int fd = sock_listen_tcp(r->cfg->listen_tcp.v[i], err, sizeof err);
 		if (fd < 0)
 			log_fatal(PGWARD_EXIT_TEMP, "%s", err);
 		r->listeners[r->nlisteners++] = (struct listener){ fd, 0 };
 	}
-	for (int i = 0; i < r->cfg->nlisten_unix; i++) {
-		int fd = sock_listen_unix(r->cfg->listen_unix[i], 0777, err, sizeof err);
+	for (size_t i = 0; i < r->cfg->listen_unix.n; i++) {
+		int fd = sock_listen_unix(r->cfg->listen_unix.v[i], 0777, err, sizeof err);
 		if (fd < 0)
 			log_fatal(PGWARD_EXIT_TEMP, "%s", err);
 		r->listeners[r->nlisteners++] = (struct listener){ fd, 1 };
@@ -389,10 +389,10 @@ main(int argc, char **argv)
 	sandbox_allow_dir_of(&sb, relay.cfg->passfile, SANDBOX_READ);
 	sandbox_allow_dir_of(&sb, relay.cfg->mask_key, SANDBOX_READ);
 	sandbox_allow_dir_of(&sb, relay.cfg->filter_generation_file, SANDBOX_READ);
-	for (int i = 0; i < relay.cfg->nlisten_unix; i++)
-		sandbox_allow_dir_of(&sb, relay.cfg->listen_unix[i], SANDBOX_SOCKDIR);
-	for (int i = 0; i < relay.cfg->nconnections; i++)
-		sandbox_allow_conninfo(&sb, relay.cfg->connections[i].conninfo);
+	for (size_t i = 0; i < relay.cfg->listen_unix.n; i++)
+		sandbox_allow_dir_of(&sb, relay.cfg->listen_unix.v[i], SANDBOX_SOCKDIR);
+	for (int i = 0; i < relay.cfg->connections.n; i++)
+		sandbox_allow_conninfo(&sb, relay.cfg->connections.v[i].conninfo);
 	sandbox_enter(&sb);
 	log_info("ready: %d listening sockets, TLS %s", relay.nlisteners,
 	    relay.tls ? "on" : "off");
@@ -421,8 +421,8 @@ main(int argc, char **argv)
 				accept_one(&relay.listeners[i]);
 	}
 	shutdown_sessions();
-	for (int i = 0; !relay.activated && i < relay.cfg->nlisten_unix; i++)
-		unlink(relay.cfg->listen_unix[i]);
+	for (size_t i = 0; !relay.activated && i < relay.cfg->listen_unix.n; i++)
+		unlink(relay.cfg->listen_unix.v[i]);
 	log_info("stopped");
 	relay_config_free(relay.cfg);
 	SSL_CTX_free(relay.tls);

@@ -23,6 +23,7 @@ struct policy_decision {
 	char review_id[64];
 	uint64_t generation;
 	int cached;
+	char sqlstate[6];	/* for the refusal; "": 42501 */
 };
 
 struct policy {
@@ -46,6 +47,9 @@ struct policy {
 	/* What writing a view or a relation with rules touches (relations.h),
 	 * sent with every decide request; NULL or empty: nothing to say. */
 	json_t *relations;
+	/* From the last connect decision: the longest SQL text the filter
+	 * decides (its max-statement-bytes); 0: not said. */
+	long max_sql;
 };
 
 int policy_init(struct policy *p, const char *socket, const char *generation_file,
@@ -59,7 +63,10 @@ uint64_t policy_generation(const struct policy *p);
 void policy_set_relations(struct policy *p, json_t *relations);
 
 /* Decides sql. Returns 0 with *d filled, or -1 with a reason in err (the
- * filter is down or slow: the caller refuses the statement). */
+ * filter is down or slow: the caller refuses the statement). A text the
+ * filter cannot be asked about is denied by a builtin rule, with its own
+ * SQLSTATE: "builtin:statement-too-large" (54000, longer than the filter's
+ * max_sql) and "builtin:invalid-utf8" (22021: IPC carries UTF-8 only). */
 int policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char *err,
     size_t errlen);
 

@@ -374,7 +374,7 @@ refuse_denied(struct proxy *p, char type, const struct policy_decision *d)
 		    "pgward: the policy service is unavailable; the statement was not run");
 	snprintf(m, sizeof m, "pgward: statement denied by rule \"%s\"%s%s", d->rule,
 	    d->message[0] ? ": " : "", d->message);
-	return refuse(p, type, "42501", m);
+	return refuse(p, type, d->sqlstate[0] ? d->sqlstate : "42501", m);
 }
 
 /* Sends a notice to the client now, if no server message is half sent. */
