@@ -276,6 +276,97 @@ class BypassTest(FilterTestCase):
         self.assertEqual(count_victims(), 10)
 
 
+VIEWS_POLICY = """
+default deny
+connect shop app_write groups engineers
+
+rule victims-need-where
+  kind delete,update
+  tables victims
+  where none,trivial
+  action deny
+
+rule ddl
+  groups engineers
+  kind ddl
+  action allow
+
+rule writes
+  groups engineers
+  kind select,insert,update,delete
+  action allow
+"""
+
+
+class ViewsAndRulesTest(FilterTestCase):
+    """Writes through a view or a rule are decided as writes of the tables
+    behind them: the relay reads the views and rules from the catalog (at
+    login and after DDL in the session) and sends them with each decide
+    request. Without that, `delete from victims_view` would pass the rule
+    about victims through the broad allow rule."""
+
+    @classmethod
+    def setUpClass(cls):
+        suite.cluster.psql(
+            "create view victims_view as select * from victims;"
+            "create view victims_view2 as select * from victims_view;"
+            "create table decoy(id int);"
+            "create rule decoy_delete as on delete to decoy do instead delete from victims;"
+            "grant select, delete, update on victims_view, victims_view2, decoy to app_write;",
+            db="shop")
+        cls.filt = pgward_env.Filter(suite.auth, VIEWS_POLICY, logd=suite.logd).start()
+        cls.relay = pgward_env.Relay(suite.cluster, suite.auth, logd=suite.logd,
+                                     filter=cls.filt).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.relay.stop()
+        cls.filt.stop()
+        suite.cluster.psql("drop view victims_view2; drop view victims_view; drop table decoy",
+                           db="shop")
+
+    def watchdog_targets(self):
+        return [self.relay, self.filt, suite.auth, suite.logd]
+
+    def relay_for_sanitizer_check(self):
+        return self.relay
+
+    def cursor(self):
+        c = psycopg2.connect(self.relay.dsn(suite.token("bob"), role="app_write"))
+        c.autocommit = True
+        self.addCleanup(c.close)
+        return c.cursor()
+
+    def denied(self, cur, sql):
+        with self.assertRaises(psycopg2.Error) as cm:
+            cur.execute(sql)
+        self.assertEqual(cm.exception.pgcode, "42501", str(cm.exception))
+        self.assertIn('"victims-need-where"', str(cm.exception))
+        self.assertEqual(count_victims(), 10, "a denied statement ran: " + sql)
+
+    def test_view_and_view_of_a_view(self):
+        cur = self.cursor()
+        self.denied(cur, "delete from victims_view")
+        self.denied(cur, "delete from public.victims_view2")
+        self.denied(cur, "update victims_view2 set v = 'x' where true")
+        cur.execute("delete from victims_view where id = 3")
+        self.assertEqual(count_victims(), 9)
+
+    def test_rule_redirecting_a_delete(self):
+        self.denied(self.cursor(), "delete from decoy")
+
+    def test_view_created_earlier_in_the_session(self):
+        cur = self.cursor()
+        cur.execute("create temp view mine as select * from victims")
+        self.denied(cur, "delete from mine")
+        self.denied(cur, "delete from pg_temp.mine")
+        # The same text is decided again once mine is a table of its own.
+        cur.execute("drop view mine")
+        cur.execute("create temp table mine(id int)")
+        cur.execute("delete from mine")
+        self.assertEqual(count_victims(), 10)
+
+
 class AccessRequestTest(FilterTestCase):
     def test_just_in_time_grant(self):
         # alice (analysts) may not assume app_write...
