@@ -570,12 +570,16 @@ masking_on_server(struct masking *m, struct row_shape *shape, char type, const u
 		return 0;
 	case 'H':
 		/* COPY rows carry no column identities: only content detection
-		 * on every value can mask them. */
+		 * on every value can mask them on the wire. Where the database
+		 * masks (its views), COPY carries what it already masked, and the
+		 * detectors, if the person has them, still read text and CSV. */
+		m->copy_binary = blen >= 1 && body[0] != 0;
+		m->copy_out = m->detect_all;
+		if (m->database_enforced && (!m->detect_all || !m->copy_binary))
+			return 0;
 		if (!m->detect_all)
 			return fail(m, "COPY TO STDOUT cannot be masked for this person (masking by "
 			    "column needs column identities; use SELECT)");
-		m->copy_out = 1;
-		m->copy_binary = blen >= 1 && body[0] != 0;
 		if (m->copy_binary)
 			return fail(m, "binary COPY TO STDOUT cannot be masked; use text or CSV");
 		return 0;

@@ -287,6 +287,21 @@ refresh_connect_decision(struct proxy *p)
 		    "pgward: after a policy change this person may no longer use this role here");
 		return -1;
 	}
+	/* The session logged in as the masked role of its profile: a policy
+	 * that gives the person another profile needs another login. */
+	struct mask_profile *profile = NULL;
+	if (session_database_profile(rules, &profile, err, sizeof err) != 0 ||
+	    (profile == NULL) != (s->mask_profile == NULL) ||
+	    (profile != NULL && strcmp(profile->hex, s->mask_profile->hex) != 0)) {
+		mask_profile_free(profile);
+		json_decref(rules);
+		log_info("session %s of %s ended after a policy change: the masking the database "
+		    "enforces for this person changed", s->session_id, s->id.user);
+		proxy_end(p, "masking changed by a policy change", "28000",
+		    "pgward: after a policy change this person's masking changed; reconnect");
+		return -1;
+	}
+	mask_profile_free(profile);
 	s->rules_generation = gen;
 	p->recording.rows = s->audit_off ? 0 : s->policy.record_rows;
 	if (p->recording.rows > 0)
@@ -309,6 +324,7 @@ refresh_connect_decision(struct proxy *p)
 			return -1;
 		}
 		s->masking_on = 1;
+		s->masking.database_enforced = s->mask_profile != NULL;
 		p->s2c.inspect_types = SERVER_INSPECT_MASKING;
 		/* Looked up now, while idle, before this statement's results. */
 		if (refresh_catalog(p) != 0) {

@@ -334,6 +334,7 @@ setup_masking(struct relay_session *s)
 		return -1;
 	}
 	s->masking_on = 1;
+	s->masking.database_enforced = s->mask_profile != NULL;
 	const char *enc = PQparameterStatus(s->up.conn, "client_encoding");
 	if (!masking_encoding_safe(enc)) {
 		log_error("session %s: client_encoding %s cannot be masked safely", s->session_id,
@@ -381,23 +382,35 @@ load_relations(struct relay_session *s)
  * rules in mask mode database logs in upstream as the masked role of
  * their profile. Returns 0 (s->upstream_role set), or -1 after telling
  * the client why. */
+int
+session_database_profile(json_t *rules, struct mask_profile **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	const char *mode = json_string_value(json_object_get(rules, "mode"));
+	if (rules == NULL || mode == NULL || strcmp(mode, "database") != 0)
+		return 0;
+	struct mask_profile_result r = mask_profile_new(rules);
+	if (r.error != NULL) {
+		snprintf(err, errlen, "masking profile: %s", r.error);
+		mask_profile_result_free(r);
+		return -1;
+	}
+	*out = r.profile;
+	return 0;
+}
+
 static int
 choose_upstream_role(struct relay_session *s)
 {
 	snprintf(s->upstream_role, sizeof s->upstream_role, "%s", s->role);
-	const char *mode = json_string_value(json_object_get(s->mask_rules, "mode"));
-	if (s->mask_rules == NULL || mode == NULL || strcmp(mode, "database") != 0)
-		return 0;
-	struct mask_profile_result r = mask_profile_new(s->mask_rules);
-	if (r.error != NULL) {
-		log_error("session %s: masking profile: %s", s->session_id, r.error);
-		mask_profile_result_free(r);
+	char err[300];
+	if (session_database_profile(s->mask_rules, &s->mask_profile, err, sizeof err) != 0) {
+		log_error("session %s: %s", s->session_id, err);
 		session_send_error(s, "FATAL", "XX000",
 		    "pgward: the masking profile of this person could not be built; nothing was sent",
 		    NULL);
 		return -1;
 	}
-	s->mask_profile = r.profile;
 	if (s->mask_profile == NULL)
 		return 0;
 	if (mask_profile_role(s->mask_profile, s->role, s->upstream_role) != 0) {

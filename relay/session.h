@@ -86,6 +86,11 @@ void relay_identity_free(struct relay_identity *id);
 /* The person's groups as a new JSON array. */
 json_t *relay_identity_groups(const struct relay_identity *id);
 
+/* The masking profile the database enforces for these rules (mask mode
+ * database with column rules), or *out NULL. Returns 0, or -1 with err. */
+int session_database_profile(json_t *rules, struct mask_profile **out, char *err,
+    size_t errlen);
+
 /* The proxy loop after login (proxy.c). Returns a one-line reason. */
 const char *proxy_run(struct relay_session *s);
 
