@@ -34,6 +34,7 @@ struct masking {
 	 * from a row shape under another generation is derived again. */
 	uint64_t generation;
 	int detect_all;		/* content detection on every text value */
+	int database;		/* mask mode database: PostgreSQL masks the columns */
 	int copy_out;		/* inside COPY TO STDOUT */
 	int copy_binary;
 	uint64_t values_masked;
