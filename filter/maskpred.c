@@ -276,9 +276,21 @@ collect_rows(struct walk *w, json_t *n, int depth)
 		facts_rangevar_name(n, name, sizeof name);
 		const char *alias = jstr(json_object_get(n, "alias"), "aliasname");
 		const char *rel = jstr(n, "relname");
-		if (table_masked(w, name, col, sizeof col) != NULL)
+		if (table_masked(w, name, col, sizeof col) != NULL) {
 			json_object_set_new(w->rows, alias != NULL ? alias : rel,
 			    json_string(col));
+			/* customers AS c(i, n, e, d): d is card_number by
+			 * position, which names cannot tell */
+			if (json_array_size(json_object_get(json_object_get(n, "alias"),
+			    "colnames")) > 0) {
+				char how[1100];
+				snprintf(how, sizeof how, "column aliases after %s rename its "
+				    "columns", name);
+				p.clause = "FROM";
+				refuse(w, col, p, how);
+				return;
+			}
+		}
 		for (int s = 0; stats[s] != NULL; s++)
 			if (strcmp(rel, stats[s]) == 0) {
 				some_masked(w, col, sizeof col);
@@ -302,6 +314,13 @@ collect_rows(struct walk *w, json_t *n, int depth)
 				return;
 			}
 		}
+	}
+	json_t *je = json_object_get(n, "JoinExpr");
+	if (json_array_size(json_object_get(json_object_get(je, "alias"), "colnames")) > 0 &&
+	    any_masked(w, col, sizeof col) != NULL) {
+		struct pos p = { "FROM", NULL, 0, 0 };
+		refuse(w, col, p, "column aliases of a join rename its columns");
+		return;
 	}
 	json_object_foreach(n, k, v)
 		collect_rows(w, v, depth + 1);
