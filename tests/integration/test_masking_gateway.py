@@ -209,6 +209,11 @@ class DerivationsRefusedTest(GatewayTestCase):
             ("SELECT card_number || '' FROM customers", CARD),
             ("SELECT id, x FROM customers, LATERAL upper(card_number) x", CARD),
             ("SELECT card_number COLLATE \"C\" FROM customers", CARD),
+            ("SELECT U&\"card\\005fnumber\" || '' FROM customers", CARD),
+            # Column aliases in FROM rename the column by position.
+            ("SELECT upper(d) FROM customers AS c(i, n, e, d)", CARD),
+            ("SELECT upper(j.d) FROM (customers c JOIN orders o ON o.customer_id = c.id) "
+             "AS j(a, b, x, d)", CARD),
             ("SELECT format('%s', email) FROM customers", EMAIL),
         ])
 
@@ -336,6 +341,9 @@ class DerivationsRefusedTest(GatewayTestCase):
             ("SELECT id FROM customers WHERE email IS NOT NULL AND id = 1", EMAIL),
             ("SELECT id, CASE WHEN card_number > '4' THEN 1 END FROM customers", CARD),
             ("SELECT id FROM customers NATURAL JOIN orders", CARD),
+            ("SELECT count(*) FROM customers c(i, n, e, d) WHERE d LIKE '4111%'", CARD),
+            ("SELECT count(*) FILTER (WHERE card_number LIKE '4%') FROM customers", CARD),
+            ("SELECT id FROM customers c WHERE c = c", CARD),
         ])
 
     def test_copy_and_catalogs(self):
