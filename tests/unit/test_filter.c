@@ -702,6 +702,10 @@ static const struct {
 	  "column aliases after public.customers" },
 	{ "select upper(j.d) from (customers c join orders o on o.customer_id = c.id) "
 	  "as j(a, b, x, d)", "column aliases of a join" },
+	{ "select j from (customers c join orders o on o.customer_id = c.id) j",
+	  "a whole-row reference" },
+	{ "select row_to_json(j) from (orders o join (customers c join orders p on true) on true) j",
+	  "a whole-row reference" },
 	{ "select to_jsonb(t) from public.customers t", "a whole-row reference" },
 	{ "select string_agg(card_number, ',') from customers", "an aggregate" },
 	{ "select array_agg(card_number) from customers", "an aggregate" },
