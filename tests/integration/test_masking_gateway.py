@@ -258,6 +258,9 @@ class DerivationsRefusedTest(GatewayTestCase):
             ("SELECT array_agg(c) FROM customers c", CARD),
             ("SELECT id FROM customers c WHERE c::text LIKE '%4111%'", CARD),
             ("SELECT json_agg(x) FROM (SELECT * FROM customers) x", CARD),
+            # A join's alias is a whole row too.
+            ("SELECT j FROM (customers c JOIN orders o ON o.customer_id = c.id) j", CARD),
+            ("SELECT row_to_json(j) FROM (customers c JOIN orders o ON true) AS j", CARD),
         ])
 
     def test_subqueries(self):
