@@ -50,6 +50,8 @@ static const char *words_masked(struct walk *w, const char *text, char *buf,
     size_t len);
 static void refuse(struct walk *w, const char *col, struct pos p,
     const char *how);
+static const char *subtree_masked(struct walk *w, json_t *n, char *buf, size_t len,
+    int depth);
 static void collect_rows(struct walk *w, json_t *n, int depth);
 static void walk(struct walk *w, json_t *n, struct pos p, int depth);
 static void walk_top(struct walk *w, const char *name, json_t *body);
@@ -250,6 +252,42 @@ refuse(struct walk *w, const char *col, struct pos p, const char *how)
 		    found);
 }
 
+/* A masked column of a table (or of a view's base table) that a part of
+ * the FROM clause reads, into buf, or NULL. */
+static const char *
+subtree_masked(struct walk *w, json_t *n, char *buf, size_t len, int depth)
+{
+	size_t i;
+	json_t *v;
+	const char *k;
+	if (depth > MAX_DEPTH)
+		return some_masked(w, buf, len);
+	if (json_is_array(n)) {
+		json_array_foreach(n, i, v)
+			if (subtree_masked(w, v, buf, len, depth + 1) != NULL)
+				return buf;
+		return NULL;
+	}
+	if (!json_is_object(n))
+		return NULL;
+	if (json_is_string(json_object_get(n, "relname"))) {
+		char name[1024];
+		json_t *b;
+		facts_rangevar_name(n, name, sizeof name);
+		if (table_masked(w, name, buf, len) != NULL)
+			return buf;
+		json_array_foreach(facts_relation_bases(w->relations, name), i, b)
+			if (json_is_string(b) &&
+			    table_masked(w, json_string_value(b), buf, len) != NULL)
+				return buf;
+		return NULL;
+	}
+	json_object_foreach(n, k, v)
+		if (subtree_masked(w, v, buf, len, depth + 1) != NULL)
+			return buf;
+	return NULL;
+}
+
 /* Gateway mode: the names under which a statement can refer to the whole
  * row of a relation with a masked column (its alias, else its name), and
  * the relations that are refused wherever they appear. */
@@ -276,9 +314,21 @@ collect_rows(struct walk *w, json_t *n, int depth)
 		facts_rangevar_name(n, name, sizeof name);
 		const char *alias = jstr(json_object_get(n, "alias"), "aliasname");
 		const char *rel = jstr(n, "relname");
-		if (table_masked(w, name, col, sizeof col) != NULL)
+		if (table_masked(w, name, col, sizeof col) != NULL) {
 			json_object_set_new(w->rows, alias != NULL ? alias : rel,
 			    json_string(col));
+			/* customers AS c(i, n, e, d): d is card_number by
+			 * position, which names cannot tell */
+			if (json_array_size(json_object_get(json_object_get(n, "alias"),
+			    "colnames")) > 0) {
+				char how[1100];
+				snprintf(how, sizeof how, "column aliases after %s rename its "
+				    "columns", name);
+				p.clause = "FROM";
+				refuse(w, col, p, how);
+				return;
+			}
+		}
 		for (int s = 0; stats[s] != NULL; s++)
 			if (strcmp(rel, stats[s]) == 0) {
 				some_masked(w, col, sizeof col);
@@ -303,6 +353,17 @@ collect_rows(struct walk *w, json_t *n, int depth)
 			}
 		}
 	}
+	json_t *je = json_object_get(n, "JoinExpr");
+	if (json_array_size(json_object_get(json_object_get(je, "alias"), "colnames")) > 0 &&
+	    any_masked(w, col, sizeof col) != NULL) {
+		struct pos p = { "FROM", NULL, 0, 0 };
+		refuse(w, col, p, "column aliases of a join rename its columns");
+		return;
+	}
+	/* (customers c JOIN orders o ON ...) j: j is a whole row too */
+	const char *jalias = jstr(json_object_get(je, "alias"), "aliasname");
+	if (jalias != NULL && subtree_masked(w, je, col, sizeof col, depth) != NULL)
+		json_object_set_new(w->rows, jalias, json_string(col));
 	json_object_foreach(n, k, v)
 		collect_rows(w, v, depth + 1);
 }

@@ -779,7 +779,14 @@ mask_check_sql(const struct mask_profile *p, const char *masked_role)
 	    "  pgward_role m WHERE pg_catalog.pg_has_role(m.oid, g.oid, 'MEMBER')),\n"
 	    "pgward_views AS (SELECT DISTINCT n.label, n.relid, n.view,\n"
 	    "  pg_catalog.to_regclass(n.view)::pg_catalog.oid AS voids FROM pgward_named n\n"
-	    "  WHERE n.relid IS NOT NULL)\n"
+	    "  WHERE n.relid IS NOT NULL),\n"
+	    "pgward_token AS (SELECT f.oid FROM pg_catalog.pg_proc f\n"
+	    "  JOIN pg_catalog.pg_namespace fn ON fn.oid = f.pronamespace\n"
+	    "  WHERE fn.nspname = 'pgward_mask' AND f.proname = 'token'\n"
+	    "    AND f.proargtypes OPERATOR(pg_catalog.=) '25'::pg_catalog.oidvector),\n"
+	    "pgward_key AS (SELECT c.oid FROM pg_catalog.pg_class c\n"
+	    "  JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace\n"
+	    "  WHERE cn.nspname = 'pgward_mask' AND c.relname = 'key')\n"
 	    "SELECT 'role ' || ", f);
 	lit(f, masked_role);
 	fputs(" || ' does not exist' AS problem\n"
@@ -834,17 +841,19 @@ mask_check_sql(const struct mask_profile *p, const char *masked_role)
 	    "    WHERE pg_catalog.btrim(pg_catalog.split_part(x.sp, ',', 1), ' \"') = ", f);
 	lit(f, p->schema);
 	fputs(")\n", f);
+	/* The masked role has no USAGE on schema pgward_mask: the token
+	 * function and the key are found in the catalogs, not by name
+	 * (to_regclass and to_regprocedure raise "permission denied for
+	 * schema" when the relay runs this as the masked role). */
 	if (profile_uses_token(p))
 		fputs("UNION ALL SELECT 'function pgward_mask.token(text) is missing'\n"
-		    "  WHERE pg_catalog.to_regprocedure('pgward_mask.token(text)') IS NULL\n"
+		    "  WHERE NOT EXISTS (SELECT FROM pgward_token)\n"
 		    "UNION ALL SELECT 'role ' || m.rolname || ' cannot execute pgward_mask.token(text)'\n"
-		    "  FROM pgward_role m WHERE pg_catalog.to_regprocedure('pgward_mask.token(text)')\n"
-		    "    IS NOT NULL AND NOT pg_catalog.has_function_privilege(m.oid,\n"
-		    "    pg_catalog.to_regprocedure('pgward_mask.token(text)'), 'EXECUTE')\n"
+		    "  FROM pgward_role m, pgward_token t\n"
+		    "  WHERE NOT pg_catalog.has_function_privilege(m.oid, t.oid, 'EXECUTE')\n"
 		    "UNION ALL SELECT 'table pgward_mask.key readable by role ' || g.rolname\n"
-		    "  FROM pgward_reach g WHERE pg_catalog.to_regclass('pgward_mask.key') IS NOT NULL\n"
-		    "    AND (g.rolsuper OR pg_catalog.has_any_column_privilege(g.oid,\n"
-		    "    pg_catalog.to_regclass('pgward_mask.key'), 'SELECT'))\n", f);
+		    "  FROM pgward_reach g, pgward_key k\n"
+		    "  WHERE g.rolsuper OR pg_catalog.has_any_column_privilege(g.oid, k.oid, 'SELECT')\n", f);
 	int bad = ferror(f);
 	if (fclose(f) != 0 || bad) {
 		free(r.sql);

@@ -35,6 +35,7 @@ struct masking {
 	uint64_t generation;
 	int detect_all;		/* content detection on every text value */
 	int database_enforced;	/* the database masks the columns (its views) */
+	int has_patterns;	/* name patterns: masked on the wire only */
 	int copy_out;		/* inside COPY TO STDOUT */
 	int copy_binary;
 	uint64_t values_masked;

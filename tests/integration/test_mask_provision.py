@@ -7,7 +7,6 @@ PostgreSQL's own permission error; the views' styles equal the engine's
 (pgward-mask on a stream with the same key); a privilege that breaks the
 masking makes check fail naming the column."""
 
-import base64
 import hashlib
 import json
 import os
@@ -19,6 +18,7 @@ import psycopg2
 import psycopg2.errors
 
 import pgward_env
+from pgward_leaks import Leaks, card_hidden, email_hidden
 from pgward_testing import TimedTestCase
 
 POLICY = """\
@@ -97,6 +97,8 @@ class MaskProvisionTest(TimedTestCase):
         raw = cluster.psql("SELECT card_number, email, name FROM customers ORDER BY id",
                            db="shop")
         cls.raw = [line.split("|") for line in raw.strip().splitlines()]
+        cls.leaks = Leaks([h for card, email, name in cls.raw
+                           for h in card_hidden(card) + email_hidden(email) + [name]])
         cls.provision()
 
     @classmethod
@@ -121,25 +123,8 @@ class MaskProvisionTest(TimedTestCase):
         c.autocommit = True
         return c
 
-    def secrets(self):
-        """Every raw value and every string from which one can be rebuilt."""
-        out = set()
-        for card, email, name in self.raw:
-            for v in (card[:-4] if len(card) > 4 else card, email.split("@")[0], name):
-                if len(v) < 3:
-                    continue
-                out.add(v)
-                out.add(v[::-1])
-                out.add(base64.b64encode(v.encode()).decode().rstrip("="))
-                out.add(v.translate(str.maketrans("0123456789", "abcdefghij")))
-            if len(card) >= 16:
-                out.add(card[:8])
-        # Too short to be evidence: leave out what masked values show anyway.
-        return {s for s in out if len(s) >= 4 and "*" not in s}
-
     def assert_no_leak(self, what, text):
-        for s in self.secrets():
-            self.assertNotIn(s, text, "%s leaks %r" % (what, s))
+        self.leaks.assert_no_leak(self, what, text)
 
     # ---- the script ----
 

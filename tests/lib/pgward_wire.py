@@ -108,7 +108,8 @@ class Wire:
         if kind != b"R":
             raise RuntimeError("expected an authentication request, got %r %r" % (kind, b))
         w.t.sendall(msg(b"p", cstr(token)))
-        w.until_ready()
+        # Up to ReadyForQuery or a FATAL error (errors(w.startup) says).
+        w.startup = w.until_ready()
         return w
 
     def close(self):

@@ -696,6 +696,16 @@ static const struct {
 	{ "select upper(card_number) from customers", "a function argument in the select list" },
 	{ "select card_number || '' from customers", "an operator expression" },
 	{ "select row_to_json(t) from customers t", "a whole-row reference" },
+	/* column aliases in FROM rename a masked column by position */
+	{ "select upper(d) from customers as c(i, n, e, d)", "column aliases after customers" },
+	{ "select count(*) from public.customers c(i, n, e, d) where d like '4%'",
+	  "column aliases after public.customers" },
+	{ "select upper(j.d) from (customers c join orders o on o.customer_id = c.id) "
+	  "as j(a, b, x, d)", "column aliases of a join" },
+	{ "select j from (customers c join orders o on o.customer_id = c.id) j",
+	  "a whole-row reference" },
+	{ "select row_to_json(j) from (orders o join (customers c join orders p on true) on true) j",
+	  "a whole-row reference" },
 	{ "select to_jsonb(t) from public.customers t", "a whole-row reference" },
 	{ "select string_agg(card_number, ',') from customers", "an aggregate" },
 	{ "select array_agg(card_number) from customers", "an aggregate" },
