@@ -351,9 +351,12 @@ decide(struct proxy *p, const char *sql, struct policy_decision *d)
 		d->action = POLICY_DENY;
 		snprintf(d->rule, sizeof d->rule, refreshed > 0 ? "builtin:filter-unavailable" :
 		    "builtin:connect-refused");
-		snprintf(d->message, sizeof d->message, refreshed > 0 ?
-		    "the policy service is unavailable" :
-		    "this person may no longer use this role here");
+		/* Ended by the new decision: the statement says why the session ends. */
+		const char *why = p->ending_message;
+		if (strncmp(why, "pgward: ", 8) == 0)
+			why += 8;
+		snprintf(d->message, sizeof d->message, "%s", refreshed > 0 ?
+		    "the policy service is unavailable" : why);
 		return;
 	}
 	char err[300];
