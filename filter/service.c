@@ -255,6 +255,8 @@ filter_decide(const struct rules *p, filter_facts_fn facts,
 				"the statement filters, joins, sorts, groups or computes on a "
 				"column masked for you", &p->mask_pred_rule, 0 };
 		}
+		long max_rows = d.action == RULES_DENY ? -1 :
+		    rules_row_limit(p, id, fr.statements, &d);
 		const char *cache = d.action == RULES_REVIEW || fr.cache == NULL ?
 		    "none" : fr.cache;
 		reply = json_pack("{s:s, s:s, s:s, s:O}", "decision",
@@ -262,6 +264,8 @@ filter_decide(const struct rules *p, filter_facts_fn facts,
 		    "facts", fr.statements);
 		if (reply != NULL && d.message != NULL)
 			json_object_set_new(reply, "message", json_string(d.message));
+		if (reply != NULL && max_rows >= 0)
+			json_object_set_new(reply, "max_rows", json_integer(max_rows));
 		if (reply != NULL && fr.fingerprint != NULL)
 			json_object_set_new(reply, "fingerprint", json_string(fr.fingerprint));
 		if (reply != NULL && json_array_size(fr.statements) > 1)
