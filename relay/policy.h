@@ -23,6 +23,9 @@ struct policy_decision {
 	char review_id[64];
 	uint64_t generation;
 	int cached;
+	/* max-rows: the row guard's limit (relay/rowguard.h) */
+	int has_max_rows;
+	long max_rows;
 };
 
 struct policy {
