@@ -777,10 +777,7 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	case RG_DROP:
 		return flow_replace(&p->s2c, "", 0) == 0 ? FLOW_REPLACE : FLOW_STOP;
 	case RG_FATAL:
-		log_error("session %s: %s; ending the session", p->s->session_id, p->rg.error);
-		proxy_end(p, "row guard failed", "XX000",
-		    "pgward: the row guard could not undo a statement; the session ends");
-		return FLOW_STOP;
+		return FLOW_STOP;	/* the loop ends the session */
 	case RG_SUBSTITUTE:
 		type = (char)sub[0];
 		msg = sub;
@@ -960,6 +957,17 @@ proxy_loop(struct proxy *p)
 				    "pgward: masking could not be applied to this result; "
 				    "the session ends and no unmasked data was sent", NULL);
 				snprintf(why, sizeof why, "masking failed: %s", p->s->masking.error);
+				return why;
+			}
+			if (p->rg.error[0] != '\0') {
+				/* Closing the server connection rolls the statement back. */
+				if (flow_has_output(&p->s2c))
+					endpoint_write_all(cl, p->s2c.buf + p->s2c.start,
+					    p->s2c.ready - p->s2c.start, 2000);
+				p->s2c.start = p->s2c.ready = p->s2c.len = 0;
+				session_send_error(p->s, "FATAL", "XX000", "pgward: the row guard could "
+				    "not finish a statement; the session ends and it was rolled back", NULL);
+				snprintf(why, sizeof why, "row guard failed: %s", p->rg.error);
 				return why;
 			}
 		}
