@@ -554,6 +554,20 @@ class WireTest(RowGuardTestCase):
         self.assertEqual(kinds(r), b"12CEZ", r)
         self.assertEqual(table(), UNTOUCHED)
 
+    def test_policy_reload_guards_a_prepared_statement(self):
+        # Prepared before the rule had a limit, executed after: decided again.
+        filt.set_policy(POLICY.replace("max-rows %d" % LIMIT, "max-rows 1000"), wait=True)
+        self.addCleanup(filt.set_policy, POLICY, wait=True)
+        w = self.wire()
+        w.send(parse("delete from victims where id > 5", b"late"), SYNC)
+        self.assertEqual(kinds(w.until_ready()), b"1Z")
+        filt.set_policy(POLICY, wait=True)
+        w.send(bind(b"", b"late"), execute(), SYNC)
+        r = w.until_ready()
+        self.assertEqual(kinds(r), b"2EZ", r)
+        self.assertEqual(r[1][1]["C"], "54000")
+        self.assertEqual(table(), UNTOUCHED)
+
     def test_audit_record_extended(self):
         w = self.wire()
         w.send(parse("delete from victims where id > 5 -- wire audited"), bind(), execute(), SYNC)
