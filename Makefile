@@ -50,8 +50,10 @@ $(BUILD)/bin/pgward-%: $(BUILD)/obj/%/main.o $$(filter $(BUILD)/obj/%/$$(percent
 # The relay masks results in-process with the engine from mask/.
 $(BUILD)/bin/pgward-relay: $(filter $(BUILD)/obj/mask/%,$(MOD_OBJ))
 
-# pgward-mask reads a policy's mask lines with the filter's parser.
+# The policy grammar: the filter's parser (filter/rules.c) hands mask lines
+# to mask/policy.c; pgward-mask reads whole policies (connect lines too) with it.
 $(BUILD)/bin/pgward-mask: $(BUILD)/obj/filter/rules.o
+$(BUILD)/bin/pgward-filter: $(BUILD)/obj/mask/policy.o $(BUILD)/obj/mask/styles.o
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(MOD_OBJ) $(BUILD)/libpgward.a
 	@mkdir -p $(dir $@)

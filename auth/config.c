@@ -24,20 +24,35 @@ static const struct {
 
 #define HS_ALGS ((1u << JWT_ALG_HS256) | (1u << JWT_ALG_HS384) | (1u << JWT_ALG_HS512))
 
-enum { SEEN_LISTEN, SEEN_JWKS, SEEN_ISSUER, SEEN_AUDIENCE, SEEN_ALGS,
-	SEEN_LEEWAY, SEEN_USER, SEEN_GROUPS, SEEN_HMAC, SEEN_MAXTOK };
-
-struct parse_ctx {
-	struct auth_config *c;
-	unsigned seen;
-};
-
-static int parse_line(void *ctx, const char *key, const char *value, char *err,
-    size_t errlen);
-static int parse_user_claims(struct auth_config *c, const char *value,
+static int set_algorithms(const struct conf_key *k, void *field,
+    const char *value, char *err, size_t errlen);
+static int check_claim_name(const struct conf_key *k, const char *value,
     char *err, size_t errlen);
 static int load_hmac_secret(struct auth_config *c, char *err, size_t errlen);
 static void config_free(struct auth_config *c);
+
+static const struct conf_type algorithms = { set_algorithms, NULL };
+
+#define S struct auth_config
+static const struct conf_key keys[] = {
+	CONF_STRING("listen-unix", S, listen_unix, .flags = CONF_ONCE),
+	CONF_STRING("jwks", S, jwks, .flags = CONF_ONCE | CONF_REQUIRED),
+	CONF_STRING("issuer", S, issuer, .flags = CONF_ONCE | CONF_REQUIRED),
+	CONF_STRING("audience", S, audience, .flags = CONF_ONCE | CONF_REQUIRED),
+	CONF_ROW("algorithms", algorithms, S, algorithms, unsigned,
+	    .flags = CONF_ONCE, .def = "RS256,ES256"),
+	CONF_LONG("leeway-s", S, leeway_s, .flags = CONF_ONCE, .def = "30",
+	    .min = 0, .max = 3600),
+	CONF_LIST("user-claim", S, user_claims, .flags = CONF_ONCE,
+	    .def = "preferred_username", .max = AUTH_MAX_USER_CLAIMS, .arg = ","),
+	CONF_STRING("groups-claim", S, groups_claim, .flags = CONF_ONCE,
+	    .def = "groups", .check = check_claim_name),
+	CONF_STRING("hmac-secret-file", S, hmac_secret_file, .flags = CONF_ONCE),
+	CONF_LONG("max-token-bytes", S, max_token_bytes, .flags = CONF_ONCE,
+	    .def = "16384", .min = 256, .max = 1048576),
+	{ .name = NULL }
+};
+#undef S
 
 int
 auth_config_parse_algorithms(const char *value, unsigned *out, char *err,
@@ -104,24 +119,8 @@ auth_config_load(const char *path)
 		r.error = strdup("out of memory");
 		return r;
 	}
-	c->algorithms = (1u << JWT_ALG_RS256) | (1u << JWT_ALG_ES256);
-	c->leeway_s = 30;
-	c->max_token_bytes = 16384;
-	struct parse_ctx pc = { c, 0 };
-	if (conf_parse_file(path, parse_line, &pc, err, sizeof err) != 0)
+	if (conf_load(path, keys, c, NULL, err, sizeof err) != 0)
 		goto fail;
-	if (c->nuser_claims == 0 && parse_user_claims(c, "preferred_username",
-	    err, sizeof err) != 0)
-		goto fail;
-	if (c->groups_claim == NULL &&
-	    conf_set_string(&c->groups_claim, "groups", err, sizeof err) != 0)
-		goto fail;
-	const char *missing = c->issuer == NULL ? "issuer" :
-	    c->audience == NULL ? "audience" : c->jwks == NULL ? "jwks" : NULL;
-	if (missing != NULL) {
-		snprintf(err, sizeof err, "%s: %s is required", path, missing);
-		goto fail;
-	}
 	if ((c->algorithms & HS_ALGS) && c->hmac_secret_file == NULL) {
 		snprintf(err, sizeof err, "%s: HS algorithms are listed but "
 		    "hmac-secret-file is not set", path);
@@ -149,14 +148,7 @@ config_free(struct auth_config *c)
 {
 	if (c == NULL)
 		return;
-	free(c->listen_unix);
-	free(c->jwks);
-	free(c->issuer);
-	free(c->audience);
-	for (size_t i = 0; i < c->nuser_claims; i++)
-		free(c->user_claims[i]);
-	free(c->groups_claim);
-	free(c->hmac_secret_file);
+	conf_free(keys, c);
 	if (c->hmac_secret != NULL) {
 		explicit_bzero(c->hmac_secret, c->hmac_secret_len);
 		free(c->hmac_secret);
@@ -165,89 +157,23 @@ config_free(struct auth_config *c)
 }
 
 static int
-parse_line(void *ctx, const char *key, const char *value, char *err,
-    size_t errlen)
+set_algorithms(const struct conf_key *k, void *field, const char *value,
+    char *err, size_t errlen)
 {
-	static const char *keys[] = { "listen-unix", "jwks", "issuer", "audience",
-		"algorithms", "leeway-s", "user-claim", "groups-claim",
-		"hmac-secret-file", "max-token-bytes" };
-	struct parse_ctx *pc = ctx;
-	struct auth_config *c = pc->c;
-	int k;
-	for (k = 0; k < (int)(sizeof keys / sizeof keys[0]); k++)
-		if (strcmp(key, keys[k]) == 0)
-			break;
-	if (k == (int)(sizeof keys / sizeof keys[0])) {
-		snprintf(err, errlen, "unknown key \"%s\"", key);
-		return -1;
-	}
-	if (pc->seen & (1u << k)) {
-		snprintf(err, errlen, "duplicate key \"%s\"", key);
-		return -1;
-	}
-	pc->seen |= 1u << k;
-	if (*value == '\0') {
-		snprintf(err, errlen, "%s: missing value", key);
-		return -1;
-	}
-	switch (k) {
-	case SEEN_LISTEN:
-		return conf_set_string(&c->listen_unix, value, err, errlen);
-	case SEEN_JWKS:
-		return conf_set_string(&c->jwks, value, err, errlen);
-	case SEEN_ISSUER:
-		return conf_set_string(&c->issuer, value, err, errlen);
-	case SEEN_AUDIENCE:
-		return conf_set_string(&c->audience, value, err, errlen);
-	case SEEN_ALGS:
-		return auth_config_parse_algorithms(value, &c->algorithms, err, errlen);
-	case SEEN_LEEWAY:
-		return conf_parse_long(value, 0, 3600, &c->leeway_s, err, errlen);
-	case SEEN_USER:
-		return parse_user_claims(c, value, err, errlen);
-	case SEEN_GROUPS:
-		if (strpbrk(value, ", \t") != NULL) {
-			snprintf(err, errlen, "groups-claim: expected one claim name");
-			return -1;
-		}
-		return conf_set_string(&c->groups_claim, value, err, errlen);
-	case SEEN_HMAC:
-		return conf_set_string(&c->hmac_secret_file, value, err, errlen);
-	case SEEN_MAXTOK:
-		return conf_parse_long(value, 256, 1048576, &c->max_token_bytes, err,
-		    errlen);
-	}
-	return 0;
+	(void)k;
+	return auth_config_parse_algorithms(value, field, err, errlen);
 }
 
 static int
-parse_user_claims(struct auth_config *c, const char *value, char *err,
+check_claim_name(const struct conf_key *k, const char *value, char *err,
     size_t errlen)
 {
-	const char *p = value;
-	for (;;) {
-		size_t n = strcspn(p, ",");
-		if (n == 0 || strcspn(p, " \t") < n) {
-			snprintf(err, errlen, "user-claim: expected claim names "
-			    "separated by commas, got \"%s\"", value);
-			return -1;
-		}
-		if (c->nuser_claims == AUTH_MAX_USER_CLAIMS) {
-			snprintf(err, errlen, "user-claim: at most %d names",
-			    AUTH_MAX_USER_CLAIMS);
-			return -1;
-		}
-		char *name = strndup(p, n);
-		if (name == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		c->user_claims[c->nuser_claims++] = name;
-		p += n;
-		if (*p == '\0')
-			return 0;
-		p++;
+	(void)k;
+	if (strpbrk(value, ", \t") != NULL) {
+		snprintf(err, errlen, "expected one claim name");
+		return -1;
 	}
+	return 0;
 }
 
 static int

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "conf.h"
+
 #define AUTH_MAX_USER_CLAIMS 8
 
 struct auth_config {
@@ -13,8 +15,7 @@ struct auth_config {
 	/* bit (1u << jwt_alg_t) per allowed algorithm */
 	unsigned algorithms;
 	long leeway_s;
-	char *user_claims[AUTH_MAX_USER_CLAIMS];
-	size_t nuser_claims;
+	struct conf_list user_claims;	/* at most AUTH_MAX_USER_CLAIMS */
 	char *groups_claim;
 	char *hmac_secret_file;
 	unsigned char *hmac_secret;

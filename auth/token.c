@@ -309,14 +309,14 @@ static int
 identity_take(struct token_result *r, const struct auth_config *c, json_t *claims)
 {
 	const char *user = NULL;
-	for (size_t i = 0; i < c->nuser_claims && user == NULL; i++) {
-		user = json_string_value(json_object_get(claims, c->user_claims[i]));
+	for (size_t i = 0; i < c->user_claims.n && user == NULL; i++) {
+		user = json_string_value(json_object_get(claims, c->user_claims.v[i]));
 		if (user != NULL && *user == '\0')
 			user = NULL;
 	}
 	if (user == NULL)
-		return refuse(r, "no user claim (%s%s)", c->user_claims[0],
-		    c->nuser_claims > 1 ? ", ..." : "");
+		return refuse(r, "no user claim (%s%s)", c->user_claims.v[0],
+		    c->user_claims.n > 1 ? ", ..." : "");
 	if (!name_ok(user))
 		return refuse(r, "user claim has control characters or is too long");
 	json_t *g = json_object_get(claims, c->groups_claim);

@@ -53,7 +53,12 @@ cli_check(const struct rules *p, filter_facts_fn facts,
 			id.role = r != NULL ? r : "";
 			expect = json_object_get(in_obj, "expect");
 		}
-		result = filter_decide(p, facts, facts_free, &id, sql, NULL);
+		json_t *rel = json_object_get(in_obj, "relations");
+		if (rel != NULL && !json_is_object(rel)) {
+			result = json_pack("{s:s}", "error", "relations must be an object");
+			goto print;
+		}
+		result = filter_decide(p, facts, facts_free, &id, sql, rel, NULL);
 		if (result == NULL)
 			result = json_pack("{s:s}", "error", "out of memory");
 		else if (expect != NULL)

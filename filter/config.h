@@ -12,6 +12,7 @@ struct filter_config {
 	long review_default_timeout_s;
 	long access_request_timeout_s;
 	long ipc_timeout_ms;
+	long max_statement_bytes;	/* longest SQL text decided */
 };
 
 struct filter_config_result {

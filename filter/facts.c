@@ -43,6 +43,7 @@ static void analyze_stmt(struct ctx *c, const char *name, json_t *body,
 			 const char *via, long parent, const struct scope *sc);
 static void analyze_text(struct ctx *c, size_t fi, const char *sql,
 			 const char *via, int expr_only);
+static void merge_actions(struct ctx *c, size_t fi, json_t *b, const char *via);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -675,19 +676,271 @@ eval(struct ctx *c, json_t *node, int *known)
 	return UNK;
 }
 
-/* "none", "trivial" (always true) or "present". */
+/* ---- tautologies beyond constants ------------------------------------- */
+
+/* What a boolean expression is for every row: true (where the columns it
+ * reads are not null, as for x = x), false or null, or not known here. */
+#define T_UNK 0
+#define T_TRUE 1
+#define T_FALSE 2
+#define T_NULL 3
+#define TRUTH_DEPTH 64
+#define MAX_PAIR_ARMS 512
+
+static json_t *
+strip_casts(json_t *n)
+{
+	json_t *tc;
+
+	while ((tc = json_object_get(n, "TypeCast")) != NULL)
+		n = json_object_get(tc, "arg");
+	return n;
+}
+
+/* The same expression, locations aside. Comparing two constants sets
+ * *known: the answer then depends on a constant. */
+static int
+node_equal(json_t *a, json_t *b, int *known, int depth)
+{
+	size_t i;
+	const char *k;
+	json_t *v;
+
+	if (depth > MAX_DEPTH)
+		return 0;
+	if (json_is_object(a) && json_is_object(b)) {
+		if (json_object_get(a, "A_Const") != NULL &&
+		    json_object_get(b, "A_Const") != NULL)
+			*known = 1;
+		json_object_foreach(a, k, v)
+			if (strcmp(k, "location") != 0 &&
+			    !node_equal(v, json_object_get(b, k), known, depth + 1))
+				return 0;
+		json_object_foreach(b, k, v)
+			if (strcmp(k, "location") != 0 && json_object_get(a, k) == NULL)
+				return 0;
+		return 1;
+	}
+	if (json_is_array(a) && json_is_array(b)) {
+		if (json_array_size(a) != json_array_size(b))
+			return 0;
+		json_array_foreach(a, i, v)
+			if (!node_equal(v, json_array_get(b, i), known, depth + 1))
+				return 0;
+		return 1;
+	}
+	return a != NULL && b != NULL && json_equal(a, b);
+}
+
+static int
+same_expr(json_t *a, json_t *b, int *known)
+{
+	return a != NULL && b != NULL &&
+	       node_equal(strip_casts(a), strip_casts(b), known, 0);
+}
+
+/* The operator of an A_Expr: "=" or OPERATOR(pg_catalog.=), else NULL. */
+static const char *
+aexpr_op(json_t *e)
+{
+	json_t *names = json_object_get(e, "name");
+	size_t n = json_array_size(names);
+	const char *first = jstr(json_object_get(json_array_get(names, 0), "String"), "sval");
+
+	if (n == 2 && (first == NULL || strcmp(first, "pg_catalog") != 0))
+		return NULL;
+	if (n != 1 && n != 2)
+		return NULL;
+	return jstr(json_object_get(json_array_get(names, n - 1), "String"), "sval");
+}
+
+static int
+op_in(const char *op, const char *const *set)
+{
+	for (; op != NULL && *set != NULL; set++)
+		if (strcmp(op, *set) == 0)
+			return 1;
+	return 0;
+}
+
+/* a OR b is true for every row: b is NOT a, x IS NULL / x IS NOT NULL,
+ * x = y / x <> y, x < y / x >= y ... */
+static int
+complementary(json_t *a, json_t *b, int *known)
+{
+	static const char *const pairs[][2] = {
+		{ "=", "<>" }, { "=", "!=" }, { "<", ">=" }, { ">", "<=" },
+		{ "IS_NULL", "IS_NOT_NULL" }, { "IS_TRUE", "IS_NOT_TRUE" },
+		{ "IS_FALSE", "IS_NOT_FALSE" }, { "IS_UNKNOWN", "IS_NOT_UNKNOWN" },
+		{ "AEXPR_DISTINCT", "AEXPR_NOT_DISTINCT" },
+	};
+	json_t *x, *y;
+	const char *p, *q;
+
+	for (int swap = 0; swap < 2; swap++) {
+		json_t *l = swap ? b : a, *r = swap ? a : b;
+
+		x = json_object_get(l, "BoolExpr");
+		if (x != NULL && strcmp(jstr(x, "boolop") ? jstr(x, "boolop") : "",
+					"NOT_EXPR") == 0 &&
+		    same_expr(json_array_get(json_object_get(x, "args"), 0), r, known))
+			return 1;
+	}
+	if ((x = json_object_get(a, "NullTest")) != NULL &&
+	    (y = json_object_get(b, "NullTest")) != NULL) {
+		p = jstr(x, "nulltesttype");
+		q = jstr(y, "nulltesttype");
+		if (!same_expr(json_object_get(x, "arg"), json_object_get(y, "arg"), known))
+			return 0;
+	} else if ((x = json_object_get(a, "BooleanTest")) != NULL &&
+		   (y = json_object_get(b, "BooleanTest")) != NULL) {
+		p = jstr(x, "booltesttype");
+		q = jstr(y, "booltesttype");
+		if (!same_expr(json_object_get(x, "arg"), json_object_get(y, "arg"), known))
+			return 0;
+	} else if ((x = json_object_get(a, "A_Expr")) != NULL &&
+		   (y = json_object_get(b, "A_Expr")) != NULL) {
+		const char *kx = jstr(x, "kind"), *ky = jstr(y, "kind");
+
+		if (kx == NULL || ky == NULL ||
+		    !same_expr(json_object_get(x, "lexpr"), json_object_get(y, "lexpr"), known) ||
+		    !same_expr(json_object_get(x, "rexpr"), json_object_get(y, "rexpr"), known))
+			return 0;
+		if (strcmp(kx, "AEXPR_OP") == 0 && strcmp(ky, "AEXPR_OP") == 0) {
+			p = aexpr_op(x);
+			q = aexpr_op(y);
+		} else {
+			p = kx;
+			q = ky;
+		}
+	} else {
+		return 0;
+	}
+	if (p == NULL || q == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++)
+		if ((strcmp(p, pairs[i][0]) == 0 && strcmp(q, pairs[i][1]) == 0) ||
+		    (strcmp(q, pairs[i][0]) == 0 && strcmp(p, pairs[i][1]) == 0))
+			return 1;
+	return 0;
+}
+
+static int
+truth(struct ctx *c, json_t *n, int *known, int depth)
+{
+	static const char *const refl[] = { "=", ">=", "<=", NULL };
+	static const char *const irrefl[] = { "<>", "!=", "<", ">", NULL };
+	int k = 0;
+	struct val v;
+	json_t *x, *args, *a;
+	size_t i, j;
+
+	if (n == NULL || depth > TRUTH_DEPTH)
+		return T_UNK;
+	v = eval_bool(c, n, &k);
+	*known |= k;
+	if (v.t == V_BOOL)
+		return v.b ? T_TRUE : T_FALSE;
+	if (v.t == V_NULL)
+		return T_NULL;
+	if ((x = json_object_get(n, "TypeCast")) != NULL) {
+		json_t *names = json_object_get(json_object_get(x, "typeName"), "names");
+		const char *t = jstr(json_object_get(json_array_get(names,
+			json_array_size(names) - 1), "String"), "sval");
+
+		return t != NULL && strcmp(t, "bool") == 0 ?
+		       truth(c, json_object_get(x, "arg"), known, depth + 1) : T_UNK;
+	}
+	if ((x = json_object_get(n, "BoolExpr")) != NULL) {
+		const char *op = jstr(x, "boolop");
+		int all_true = 1, all_false = 1;
+
+		args = json_object_get(x, "args");
+		if (op == NULL || json_array_size(args) == 0)
+			return T_UNK;
+		if (strcmp(op, "NOT_EXPR") == 0) {
+			int t = truth(c, json_array_get(args, 0), known, depth + 1);
+
+			return t == T_TRUE ? T_FALSE : t == T_FALSE ? T_TRUE : t;
+		}
+		json_array_foreach(args, i, a) {
+			int t = truth(c, a, known, depth + 1);
+
+			all_true &= t == T_TRUE;
+			all_false &= t == T_FALSE || t == T_NULL;
+			if (strcmp(op, "AND_EXPR") == 0 && t == T_FALSE)
+				return T_FALSE;
+			if (strcmp(op, "OR_EXPR") == 0 && t == T_TRUE)
+				return T_TRUE;
+		}
+		if (strcmp(op, "AND_EXPR") == 0)
+			return all_true ? T_TRUE : T_UNK;
+		/* pairs of arms: quadratic, so only in the first MAX_PAIR_ARMS */
+		for (i = 0; i < json_array_size(args) && i < MAX_PAIR_ARMS; i++)
+			for (j = i + 1; j < json_array_size(args) && j < MAX_PAIR_ARMS; j++)
+				if (complementary(json_array_get(args, i),
+						  json_array_get(args, j), known))
+					return T_TRUE;
+		return all_false ? T_FALSE : T_UNK;
+	}
+	if ((x = json_object_get(n, "A_Expr")) != NULL) {
+		const char *kind = jstr(x, "kind"), *op = aexpr_op(x);
+		json_t *l = json_object_get(x, "lexpr"), *r = json_object_get(x, "rexpr");
+
+		if (kind == NULL)
+			return T_UNK;
+		if (strcmp(kind, "AEXPR_OP") == 0 && same_expr(l, r, known))
+			return op_in(op, refl) ? T_TRUE : op_in(op, irrefl) ? T_FALSE : T_UNK;
+		if (strcmp(kind, "AEXPR_NOT_DISTINCT") == 0 && same_expr(l, r, known))
+			return T_TRUE;
+		if (strcmp(kind, "AEXPR_DISTINCT") == 0 && same_expr(l, r, known))
+			return T_FALSE;
+		if (strcmp(kind, "AEXPR_IN") == 0 && op != NULL) {
+			json_array_foreach(json_object_get(json_object_get(r, "List"),
+							   "items"), i, a)
+				if (same_expr(l, a, known))
+					return strcmp(op, "=") == 0 ? T_TRUE : T_FALSE;
+			return T_UNK;
+		}
+		if ((strcmp(kind, "AEXPR_LIKE") == 0 || strcmp(kind, "AEXPR_ILIKE") == 0) &&
+		    op != NULL) {
+			/* x LIKE '%': true for every x that is not null */
+			const char *s = jstr(json_object_get(json_object_get(strip_casts(r),
+				"A_Const"), "sval"), "sval");
+
+			*known = 1;
+			if (s != NULL && *s != '\0' && strspn(s, "%") == strlen(s))
+				return op[0] == '!' ? T_FALSE : T_TRUE;
+		}
+		return T_UNK;
+	}
+	if ((x = json_object_get(n, "CoalesceExpr")) != NULL) {
+		json_array_foreach(json_object_get(x, "args"), i, a) {
+			int t = truth(c, a, known, depth + 1);
+
+			if (t == T_TRUE)
+				return T_TRUE;
+			if (t != T_NULL)
+				return T_UNK;
+		}
+		return T_NULL;
+	}
+	return T_UNK;
+}
+
+/* "none", "trivial" (true for every row, docs/statement-facts.md) or
+ * "present". */
 static const char *
 where_class(struct ctx *c, json_t *where)
 {
-	int known = 0;
-	struct val v;
+	int known = 0, t;
 
 	if (where == NULL || json_is_null(where))
 		return "none";
-	v = eval_bool(c, where, &known);
+	t = truth(c, where, &known, 0);
 	if (known)
 		c->text = 1;	/* a constant decided something */
-	return v.t == V_BOOL && v.b ? "trivial" : "present";
+	return t == T_TRUE ? "trivial" : "present";
 }
 
 /* ---- the generic walk ------------------------------------------------- */
@@ -1303,6 +1556,53 @@ child_stmt(struct ctx *c, size_t fi, json_t *node, const char *via,
 		analyze_stmt(c, k, v, via, (long)fi, sc);
 }
 
+/* Each WHEN action of a MERGE is a fact of its own on the target (kind
+ * delete, update or insert; DO NOTHING is none), with what the whole
+ * statement reads and calls. The rows a WHEN MATCHED action touches are
+ * the target rows matching ON, filtered by the WHEN condition: "trivial"
+ * when both are (no WHEN condition counts as trivial), else "present";
+ * never "none", as ON is always there. */
+static void
+merge_actions(struct ctx *c, size_t fi, json_t *b, const char *via)
+{
+	static const char *const copied[] = { "tables_written", "tables_read",
+		"functions", "settings", NULL };
+	const char *on = where_class(c, json_object_get(b, "joinCondition"));
+	size_t i;
+	json_t *w;
+
+	json_array_foreach(json_object_get(b, "mergeWhenClauses"), i, w) {
+		json_t *mw = json_object_get(w, "MergeWhenClause"), *pf, *wf;
+		const char *cmd = jstr(mw, "commandType"), *kind, *cond;
+		int matched = json_is_true(json_object_get(mw, "matched"));
+		size_t wi;
+
+		if (cmd == NULL)
+			continue;
+		kind = strcmp(cmd, "CMD_DELETE") == 0 ? "delete" :
+		       strcmp(cmd, "CMD_UPDATE") == 0 ? "update" :
+		       strcmp(cmd, "CMD_INSERT") == 0 ? "insert" : NULL;
+		if (kind == NULL)
+			continue;	/* DO NOTHING */
+		wi = new_fact(c, kind, via, (long)fi, "MergeWhenClause");
+		pf = fact(c, fi);
+		wf = fact(c, wi);
+		for (const char *const *k = copied; *k; k++)
+			json_object_set_new(wf, *k, json_deep_copy(json_object_get(pf, *k)));
+		json_object_set_new(wf, "merge_when", json_string(
+			matched ? "matched" : "not matched"));
+		if (json_is_true(json_object_get(pf, "opaque")))
+			set_opaque(c, wi, jstr(pf, "opaque_reason") ?
+				   jstr(pf, "opaque_reason") : "MERGE not analysed");
+		if (!matched)
+			continue;	/* an insert has no WHERE */
+		cond = where_class(c, json_object_get(mw, "condition"));
+		json_object_set_new(wf, "where", json_string(
+			strcmp(on, "trivial") == 0 && strcmp(cond, "present") != 0 ?
+			"trivial" : "present"));
+	}
+}
+
 /* EXPLAIN (ANALYZE [bool]) */
 static int
 explain_analyze(struct ctx *c, json_t *options)
@@ -1363,6 +1663,8 @@ analyze_stmt(struct ctx *c, const char *name, json_t *b, const char *via,
 			json_object_set_new(f, "where", json_string(
 				where_class(c, json_object_get(b, "whereClause"))));
 		walk_body(c, fi, b, sc, "cte", 0, skip_rel);
+		if (name[0] == 'M')
+			merge_actions(c, fi, b, via);
 	} else if (strcmp(name, "TruncateStmt") == 0) {
 		size_t i;
 		json_t *r;
@@ -1676,6 +1978,11 @@ facts_of_sql(const char *sql)
 	else
 		c.text = 1;
 	pg_query_free_fingerprint_result(fp);
+	if (facts_resolve(c.out, NULL, NULL) != 0) {
+		json_decref(c.out);
+		res.error = strdup("out of memory");
+		return res;
+	}
 	res.statements = c.out;
 	res.cache = c.text ? "text" : "fingerprint";
 	return res;
@@ -1692,4 +1999,199 @@ facts_result_free(struct facts_result *r)
 	r->statements = NULL;
 	r->fingerprint = NULL;
 	r->error = NULL;
+}
+
+/* ---- write targets and reads resolved to base tables ------------------ */
+
+#define RESOLVE_DEPTH 16
+
+void
+facts_rangevar_name(json_t *rv, char *buf, size_t len)
+{
+	rangevar_name(rv, buf, len);
+}
+
+json_t *
+facts_relation_bases(json_t *relations, const char *name)
+{
+	json_t *v = json_object_get(relations, name);
+	const char *d1 = strchr(name, '.');
+
+	/* db.schema.rel: as schema.rel */
+	if (v == NULL && d1 != NULL && strchr(d1 + 1, '.') != NULL)
+		v = json_object_get(relations, d1 + 1);
+	return json_is_array(v) ? v : NULL;
+}
+
+struct resolve {
+	json_t *req;		/* the request's relations (may be NULL) */
+	json_t *local;		/* views and rules created earlier in the string */
+	int used;		/* the request's map changed a fact */
+};
+
+/* name, then what it stands for, recursively, into out. */
+static void
+resolve_name(struct resolve *rs, const char *name, json_t *f, json_t *out,
+	     int *unresolved, int depth)
+{
+	json_t *bases, *b;
+	size_t i;
+	int req = 0;
+
+	for (i = 0; i < json_array_size(out); i++)
+		if (strcmp(json_string_value(json_array_get(out, i)), name) == 0)
+			return;
+	json_array_append_new(out, json_string(name));
+	if ((bases = facts_relation_bases(rs->local, name)) == NULL &&
+	    (bases = facts_relation_bases(rs->req, name)) != NULL)
+		req = 1;
+	if (bases == NULL)
+		return;
+	if (depth >= RESOLVE_DEPTH) {
+		*unresolved = 1;
+		return;
+	}
+	add_unique(f, "resolved_from", name);
+	if (req) {
+		rs->used = 1;
+		if (json_array_size(bases) == 0)
+			*unresolved = 1;
+	}
+	json_array_foreach(bases, i, b)
+		if (json_is_string(b))
+			resolve_name(rs, json_string_value(b), f, out, unresolved,
+				     depth + 1);
+}
+
+static void
+resolve_key(struct resolve *rs, json_t *f, const char *key, const char *what)
+{
+	json_t *in = json_object_get(f, key), *out = json_array(), *v;
+	size_t i;
+	int unresolved = 0;
+	char reason[1200];
+
+	json_array_foreach(in, i, v)
+		if (json_is_string(v))
+			resolve_name(rs, json_string_value(v), f, out, &unresolved, 0);
+	json_object_set_new(f, key, out);
+	if (unresolved && !json_is_true(json_object_get(f, "opaque"))) {
+		snprintf(reason, sizeof reason, "%s cannot be resolved to base tables",
+			 what);
+		json_object_set_new(f, "opaque", json_true());
+		json_object_set_new(f, "opaque_reason", json_string(reason));
+	}
+}
+
+/* name (as written, e.g. "public.ov" or "ov") stands for list from now on;
+ * also under its bare name and in pg_temp and public when written bare. */
+static void
+resolve_define(struct resolve *rs, const char *name, json_t *list)
+{
+	char alias[1100];
+	const char *dot = strrchr(name, '.');
+	const char *names[4] = { name, NULL, NULL, NULL };
+
+	if (dot != NULL) {
+		names[1] = dot + 1;
+	} else {
+		snprintf(alias, sizeof alias, "pg_temp.%s", name);
+		names[1] = alias;
+	}
+	for (int k = 0; k < 2 && names[k] != NULL; k++) {
+		json_t *cur = json_object_get(rs->local, names[k]), *v;
+		size_t i;
+
+		if (cur == NULL) {
+			cur = json_array();
+			json_object_set_new(rs->local, names[k], cur);
+		}
+		json_array_foreach(list, i, v) {
+			size_t j;
+			json_t *w;
+			int dup = 0;
+
+			json_array_foreach(cur, j, w)
+				dup |= json_equal(v, w);
+			if (!dup)
+				json_array_append(cur, v);
+		}
+	}
+}
+
+int
+facts_resolve(json_t *facts, json_t *relations, int *used)
+{
+	struct resolve rs = { relations, json_object(), 0 };
+	static const char *const writers[] = { "insert", "update", "delete",
+		"merge", "copy-from", NULL };
+	size_t i, j;
+	json_t *f, *g;
+
+	if (used != NULL)
+		*used = 0;
+	if (rs.local == NULL)
+		return -1;
+	json_array_foreach(facts, i, f) {
+		const char *kind = jstr(f, "kind"), *node = jstr(f, "node");
+		int writes = 0;
+
+		for (const char *const *k = writers; kind && *k; k++)
+			writes |= strcmp(kind, *k) == 0;
+		if (writes) {
+			const char *w = json_string_value(json_array_get(
+				json_object_get(f, "tables_written"), 0));
+			char what[1100];
+
+			snprintf(what, sizeof what, "write target %s", w ? w : "?");
+			resolve_key(&rs, f, "tables_written", what);
+		}
+		resolve_key(&rs, f, "tables_read", "a relation it reads");
+		if (json_array_size(json_object_get(f, "resolved_from")) == 0)
+			json_object_del(f, "resolved_from");
+		if (node == NULL || kind == NULL || strcmp(kind, "ddl") != 0)
+			continue;
+		const char *target = json_string_value(json_array_get(
+			json_object_get(f, "tables_written"), 0));
+		if (target == NULL)
+			continue;
+		if (strcmp(node, "ViewStmt") == 0) {
+			/* a write to the view writes what its query reads */
+			json_t *l = json_deep_copy(json_object_get(f, "tables_read"));
+
+			json_array_insert_new(l, 0, json_string(target));
+			resolve_define(&rs, target, l);
+			json_decref(l);
+		} else if (strcmp(node, "RuleStmt") == 0) {
+			/* a write to the relation also writes what its
+			 * actions write (facts nested in this one) */
+			json_t *l = json_pack("[s]", target);
+
+			json_array_foreach(facts, j, g) {
+				json_t *p;
+				json_int_t up = -1;
+
+				if (j <= i)
+					continue;
+				for (p = g; p != NULL; p = json_array_get(facts, (size_t)up)) {
+					json_t *pi = json_object_get(p, "parent");
+
+					if (!json_is_integer(pi))
+						break;
+					up = json_integer_value(pi);
+					if (up == (json_int_t)i || up < 0 || (size_t)up >= j)
+						break;
+				}
+				if (up != (json_int_t)i)
+					continue;
+				json_array_extend(l, json_object_get(g, "tables_written"));
+			}
+			resolve_define(&rs, target, l);
+			json_decref(l);
+		}
+	}
+	json_decref(rs.local);
+	if (used != NULL)
+		*used = rs.used;
+	return 0;
 }

@@ -38,8 +38,12 @@
  * SAVEPOINT ...), do, prepare, execute, deallocate, explain, call, listen,
  * notify, vacuum, analyze, lock, discard, fetch (FETCH/MOVE), close, other.
  *
- * Constants in a WHERE that make it always true (WHERE true, WHERE 1=1,
- * WHERE 'a'='a', WHERE NOT false, OR of such) give "trivial".
+ * A WHERE that is true for every row gives "trivial": constants (WHERE
+ * true, 1=1, 'a'='a', NOT false), an expression compared with itself
+ * (id = id), an OR with a trivial arm or a complementary pair (x OR NOT x,
+ * x IS NULL OR x IS NOT NULL), an AND of trivial arms, COALESCE(true, ...).
+ * Each WHEN action of a MERGE is a delete, update or insert fact of its
+ * own (node "MergeWhenClause", parent the merge fact).
  *
  * The result also says how a decision about it may be cached (see
  * "cache" below): a fingerprint (pg_query_fingerprint) ignores constants,
@@ -61,5 +65,22 @@ struct facts_result {
 
 struct facts_result facts_of_sql(const char *sql);
 void facts_result_free(struct facts_result *r);
+
+/* Resolves the relations of facts to base tables (docs/statement-facts.md,
+ * "Resolved relations"): a name in relations (the decide request's map,
+ * {"public.ov": ["public.orders"]}; NULL for none) or a view or rule
+ * created earlier in the same string stands for itself and for its bases,
+ * recursively, in tables_read of every fact and in tables_written of
+ * insert, update, delete, merge and copy-from facts; "resolved_from" lists
+ * the names so expanded. A name the map gives no bases ([]) makes the fact
+ * opaque. facts_of_sql() has already applied it with relations NULL.
+ * *used (may be NULL) is set when the map changed a fact. Returns 0, or -1
+ * out of memory. */
+int facts_resolve(json_t *facts, json_t *relations, int *used);
+/* The bases relations gives name (tried also without a leading catalog),
+ * or NULL. */
+json_t *facts_relation_bases(json_t *relations, const char *name);
+/* A RangeVar's name as written: "db.schema.rel", "schema.rel" or "rel". */
+void facts_rangevar_name(json_t *rv, char *buf, size_t len);
 
 #endif

@@ -41,6 +41,7 @@ static int serve(struct filter_service *s, int notify_fd);
 static json_t *on_request(void *ctx, const struct ipc_peer *peer, json_t *req);
 static void on_tick(void *ctx);
 static void on_reload(void *ctx);
+static size_t on_max_line(void *ctx);
 static void facts_free(struct facts_result *r);
 
 int
@@ -202,6 +203,7 @@ serve(struct filter_service *s, int notify_fd)
 		.tick = on_tick,
 		.reload = on_reload,
 		.tick_ms = 1000,
+		.max_line = on_max_line,
 	};
 	int rc = ipc_serve(fds, nfds, &ops, s, &daemon_stop, &daemon_reload);
 	for (int i = 0; i < nfds; i++)
@@ -223,6 +225,14 @@ static void
 on_tick(void *ctx)
 {
 	filter_service_tick(ctx);
+}
+
+/* A decide request for any statement up to max-statement-bytes fits. */
+static size_t
+on_max_line(void *ctx)
+{
+	const struct filter_service *s = ctx;
+	return ipc_line_limit((size_t)s->config.config->max_statement_bytes);
 }
 
 static void

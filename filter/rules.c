@@ -48,7 +48,6 @@ static int parse_connect(struct parser *ps, struct line *l);
 static int parse_access(struct parser *ps, struct line *l);
 static int parse_mask(struct parser *ps, struct line *l);
 static int masks_finish(struct parser *ps);
-static void mask_free(struct rule_mask *m);
 static int rule_finish(struct parser *ps);
 static int list_parse(struct rule_list *out, struct line *l, int from, int to,
     struct parser *ps);
@@ -955,9 +954,7 @@ rules_free(struct rules *p)
 		list_free(&p->access[i].approvers);
 	}
 	free(p->access);
-	for (size_t i = 0; i < p->nmasks; i++)
-		mask_free(&p->masks[i]);
-	free(p->masks);
+	mask_policy_free(&p->mask);
 	list_free(&p->mask_pred_rule.approvers);
 	free(p->path);
 	free(p);
@@ -1006,383 +1003,64 @@ read_file(const char *path, char *err, size_t errlen)
 	return buf;
 }
 
-/* ---- mask lines ---- */
+/* ---- mask lines: the grammar is mask/policy.c's ---- */
 
-static const char *const mask_styles[] = { "redact", "partial", "email-domain",
-	"token", "null", NULL };
-
-static void
-mask_free(struct rule_mask *m)
-{
-	free(m->table);
-	free(m->column);
-	free(m->pattern);
-	free(m->name);
-	free(m->style);
-	free(m->scope);
-	list_free(&m->detectors);
-	list_free(&m->groups);
-	list_free(&m->exempt);
-}
-
-static int
-is_mask_word(const char *w)
-{
-	static const char *const words[] = { "style", "keep", "detect", "exempt",
-		"groups", "detectors", "approvers", "approvals", "timeout-s", NULL };
-	for (int i = 0; words[i] != NULL; i++)
-		if (strcmp(w, words[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/* The options after the subject of a mask line: style S [keep N] | detect,
- * exempt LIST, groups LIST, detectors LIST (detect lines). */
-static int
-mask_options(struct parser *ps, struct line *l, int i, struct rule_mask *m)
-{
-	int detect_word = 0;
-	while (i < l->n) {
-		const char *w = l->tok[i];
-		int j = i + 1;
-		while (j < l->n && (l->quoted[j] || !is_mask_word(l->tok[j])))
-			j++;
-		if (strcmp(w, "detect") == 0 && !l->quoted[i]) {
-			if (m->kind != RULES_MASK_COLUMN && m->kind != RULES_MASK_PATTERN)
-				return perr(ps, "mask: \"detect\" belongs to column and pattern lines");
-			if (j != i + 1)
-				return perr(ps, "mask: \"detect\" takes no value");
-			detect_word = 1;
-		} else if (strcmp(w, "style") == 0 && !l->quoted[i]) {
-			if (m->style != NULL)
-				return perr(ps, "mask: duplicate \"style\"");
-			if (j != i + 2)
-				return perr(ps, "mask: style: expected one style");
-			int known = 0;
-			for (int k = 0; mask_styles[k] != NULL; k++)
-				known |= strcmp(mask_styles[k], l->tok[i + 1]) == 0;
-			if (!known)
-				return perr(ps, "mask: style: \"%s\" is not redact, partial, "
-				    "email-domain, token or null", l->tok[i + 1]);
-			if ((m->style = strdup(l->tok[i + 1])) == NULL)
-				return perr(ps, "out of memory");
-		} else if (strcmp(w, "keep") == 0 && !l->quoted[i]) {
-			if (m->keep >= 0)
-				return perr(ps, "mask: duplicate \"keep\"");
-			if (j != i + 2)
-				return perr(ps, "mask: keep: expected one number");
-			if (parse_count(ps, "keep", l->tok[i + 1], 0, 64, &m->keep) != 0)
-				return -1;
-		} else if ((strcmp(w, "exempt") == 0 || strcmp(w, "groups") == 0 ||
-		    strcmp(w, "detectors") == 0) && !l->quoted[i]) {
-			struct rule_list *dst = w[0] == 'e' ? &m->exempt :
-			    w[0] == 'g' ? &m->groups : &m->detectors;
-			if (dst == &m->detectors && m->kind != RULES_MASK_DETECT)
-				return perr(ps, "mask: \"detectors\" belongs to detect lines");
-			if (dst->n > 0)
-				return perr(ps, "mask: duplicate \"%s\"", w);
-			if (j == i + 1)
-				return perr(ps, "mask: %s: missing value", w);
-			if (list_parse(dst, l, i + 1, j, ps) != 0)
-				return -1;
-		} else {
-			return perr(ps, "mask: unexpected \"%s\"", w);
-		}
-		i = j;
-	}
-	if ((m->kind == RULES_MASK_COLUMN || m->kind == RULES_MASK_PATTERN) &&
-	    (m->style == NULL) == !detect_word)
-		return perr(ps, "mask: give either \"style STYLE\" or \"detect\"");
-	if (m->keep >= 0 && (m->style == NULL || strcmp(m->style, "partial") != 0))
-		return perr(ps, "mask: keep belongs to style partial");
-	for (size_t k = 0; k < m->detectors.n; k++) {
-		const char *d = m->detectors.v[k];
-		if (strcmp(d, "card") != 0 && strcmp(d, "email") != 0 &&
-		    strcmp(d, "iban") != 0 && strcmp(d, "ssn") != 0 &&
-		    strncmp(d, "regex:", 6) != 0 &&
-		    (strcmp(d, "all") != 0 || m->detectors.n != 1))
-			return perr(ps, "mask: detectors: \"%s\" is not card, email, iban, "
-			    "ssn, regex:NAME or all", d);
-	}
-	return 0;
-}
-
-/* mask column S.T.C ... | pattern GLOB ... | detect SCOPE ... |
- * regex NAME "RE" | predicates allow|deny|review [approvers ...] */
 static int
 parse_mask(struct parser *ps, struct line *l)
 {
-	if (l->n < 2)
-		return perr(ps, "mask: expected column, pattern, detect, regex or predicates");
-	const char *what = l->tok[1];
-	if (strcmp(what, "key") == 0)
-		return perr(ps, "mask key: the tokenization key is configuration of the "
-		    "masking process (pgward-relay's mask-key, pgward-mask --key), "
-		    "never in the policy");
-	if (strcmp(what, "predicates") == 0) {
-		struct rule *r = &ps->p->mask_pred_rule;
-		if (r->line != 0)
-			return perr(ps, "mask predicates: duplicate (first on line %d)", r->line);
-		if (l->n < 3)
-			return perr(ps, "mask predicates: expected allow, deny or review");
-		r->line = ps->lineno;
-		r->name = (char *)RULES_RULE_MASKED_PREDICATE;
-		r->approvals = 1;
-		r->timeout_s = ps->default_timeout_s;
-		const char *a = l->tok[2];
-		if (strcmp(a, "allow") == 0)
-			ps->p->mask_predicates = RULES_ALLOW;
-		else if (strcmp(a, "deny") == 0)
-			ps->p->mask_predicates = RULES_DENY;
-		else if (strcmp(a, "review") == 0)
-			ps->p->mask_predicates = RULES_REVIEW;
-		else
-			return perr(ps, "mask predicates: \"%s\" is not allow, deny or review", a);
-		int i = 3;
-		while (i < l->n) {
-			const char *w = l->tok[i];
-			int j = i + 1;
-			while (j < l->n && !is_mask_word(l->tok[j]))
-				j++;
-			if (ps->p->mask_predicates != RULES_REVIEW)
-				return perr(ps, "mask predicates: \"%s\" belongs to review", w);
-			if (strcmp(w, "approvers") == 0) {
-				if (r->approvers.n > 0)
-					return perr(ps, "mask predicates: duplicate approvers");
-				if (j == i + 1)
-					return perr(ps, "mask predicates: approvers: missing value");
-				if (list_parse(&r->approvers, l, i + 1, j, ps) != 0)
-					return -1;
-			} else if (strcmp(w, "approvals") == 0 && j == i + 2) {
-				if (parse_count(ps, "approvals", l->tok[i + 1], 1, 100,
-				    &r->approvals) != 0)
-					return -1;
-			} else if (strcmp(w, "timeout-s") == 0 && j == i + 2) {
-				if (parse_count(ps, "timeout-s", l->tok[i + 1], 1, 7 * 86400,
-				    &r->timeout_s) != 0)
-					return -1;
-			} else {
-				return perr(ps, "mask predicates: unexpected \"%s\"", w);
-			}
-			i = j;
-		}
-		if (ps->p->mask_predicates == RULES_REVIEW && r->approvers.n == 0)
-			return perr(ps, "mask predicates review needs approvers GROUPS");
-		return 0;
-	}
-	struct rule_mask m;
-	memset(&m, 0, sizeof m);
-	m.keep = -1;
-	m.line = ps->lineno;
-	int rc = 0;
-	if (strcmp(what, "column") == 0) {
-		m.kind = RULES_MASK_COLUMN;
-		const char *spec = l->n > 2 ? l->tok[2] : "";
-		const char *dot = strrchr(spec, '.');
-		if (dot == NULL || dot == spec || dot[1] == '\0' || is_glob(spec))
-			rc = perr(ps, "mask column: expected SCHEMA.TABLE.COLUMN (or "
-			    "TABLE.COLUMN), no patterns, not \"%s\"", spec);
-		else if ((m.table = strndup(spec, (size_t)(dot - spec))) == NULL ||
-		    (m.column = strdup(dot + 1)) == NULL)
-			rc = perr(ps, "out of memory");
-		if (rc == 0)
-			rc = mask_options(ps, l, 3, &m);
-	} else if (strcmp(what, "pattern") == 0) {
-		m.kind = RULES_MASK_PATTERN;
-		if (l->n < 3 || l->tok[2][0] == '\0')
-			rc = perr(ps, "mask pattern: expected a column name pattern");
-		else if ((m.pattern = strdup(l->tok[2])) == NULL)
-			rc = perr(ps, "out of memory");
-		if (rc == 0)
-			rc = mask_options(ps, l, 3, &m);
-	} else if (strcmp(what, "detect") == 0) {
-		m.kind = RULES_MASK_DETECT;
-		if (l->n < 3 || (strcmp(l->tok[2], "all-text") != 0 &&
-		    strcmp(l->tok[2], "columns") != 0))
-			rc = perr(ps, "mask detect: expected all-text or columns");
-		else if ((m.scope = strdup(l->tok[2])) == NULL)
-			rc = perr(ps, "out of memory");
-		if (rc == 0)
-			rc = mask_options(ps, l, 3, &m);
-	} else if (strcmp(what, "regex") == 0) {
-		m.kind = RULES_MASK_REGEX;
-		if (l->n != 4 || l->tok[3][0] == '\0')
-			rc = perr(ps, "mask regex: expected NAME \"PATTERN\"");
-		for (size_t i = 0; rc == 0 && i < ps->p->nmasks; i++)
-			if (ps->p->masks[i].kind == RULES_MASK_REGEX &&
-			    strcmp(ps->p->masks[i].name, l->tok[2]) == 0)
-				rc = perr(ps, "mask regex: duplicate name \"%s\"", l->tok[2]);
-		if (rc == 0) {
-			int ec;
-			PCRE2_SIZE eo;
-			pcre2_code *code = pcre2_compile((PCRE2_SPTR)l->tok[3],
-			    PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
-			if (code == NULL) {
-				PCRE2_UCHAR msg[256];
-				pcre2_get_error_message(ec, msg, sizeof msg);
-				rc = perr(ps, "mask regex %s: at offset %zu: %s", l->tok[2],
-				    (size_t)eo, (const char *)msg);
-			}
-			pcre2_code_free(code);
-		}
-		if (rc == 0 && ((m.name = strdup(l->tok[2])) == NULL ||
-		    (m.pattern = strdup(l->tok[3])) == NULL))
-			rc = perr(ps, "out of memory");
-	} else {
-		rc = perr(ps, "mask: expected column, pattern, detect, regex or "
-		    "predicates, not \"%s\"", what);
-	}
-	if (rc == 0) {
-		struct rule_mask *nm = realloc(ps->p->masks, (ps->p->nmasks + 1) * sizeof *nm);
-		if (nm == NULL)
-			rc = perr(ps, "out of memory");
-		else {
-			ps->p->masks = nm;
-			nm[ps->p->nmasks++] = m;
-			return 0;
-		}
-	}
-	mask_free(&m);
-	return -1;
-}
-
-/* regex:NAME detectors name a mask regex line. */
-static int
-masks_finish(struct parser *ps)
-{
-	for (size_t i = 0; i < ps->p->nmasks; i++) {
-		struct rule_mask *m = &ps->p->masks[i];
-		for (size_t k = 0; k < m->detectors.n; k++) {
-			const char *d = m->detectors.v[k];
-			if (strncmp(d, "regex:", 6) != 0)
-				continue;
-			size_t j;
-			for (j = 0; j < ps->p->nmasks; j++)
-				if (ps->p->masks[j].kind == RULES_MASK_REGEX &&
-				    strcmp(ps->p->masks[j].name, d + 6) == 0)
-					break;
-			if (j == ps->p->nmasks) {
-				ps->lineno = m->line;
-				return perr(ps, "mask detect: no \"mask regex %s\" line", d + 6);
-			}
-		}
-	}
+	char err[900];
+	if (mask_policy_line(&ps->p->mask, l->tok, l->quoted, l->n, ps->lineno,
+	    ps->default_timeout_s, err, sizeof err) != 0)
+		return perr(ps, "%s", err);
 	return 0;
 }
 
-int
-rules_mask_applies(const struct rule_mask *m, const struct rule_identity *id)
+/* The checks across mask lines, then the masked-predicate rule the
+ * decisions name. */
+static int
+masks_finish(struct parser *ps)
 {
-	if (id == NULL || m->kind == RULES_MASK_REGEX)
-		return 1;
-	int in_groups = m->groups.n == 0;
-	for (size_t g = 0; g < id->ngroups; g++) {
-		if (rules_list_match(&m->exempt, id->groups[g]))
-			return 0;
-		if (rules_list_match(&m->groups, id->groups[g]))
-			in_groups = 1;
+	struct mask_policy *mp = &ps->p->mask;
+	char err[900];
+	int line;
+	if (mask_policy_finish(mp, &line, err, sizeof err) != 0) {
+		ps->lineno = line;
+		return perr(ps, "%s", err);
 	}
-	return in_groups;
+	enum mask_predicates mpred = mask_policy_predicates(mp);
+	ps->p->mask_predicates = mpred == MASK_PRED_DENY ? RULES_DENY :
+	    mpred == MASK_PRED_REVIEW ? RULES_REVIEW : RULES_ALLOW;
+	struct rule *r = &ps->p->mask_pred_rule;
+	r->line = mp->predicates_line != 0 ? mp->predicates_line : mp->mode_line;
+	r->name = (char *)RULES_RULE_MASKED_PREDICATE;
+	r->approvals = mp->approvals;
+	r->timeout_s = mp->timeout_s;
+	r->approvers.v = mp->approvers.v;
+	r->approvers.n = mp->approvers.n;
+	mp->approvers.v = NULL;
+	mp->approvers.n = 0;
+	return 0;
 }
 
-static json_t *
-mask_action_json(const struct rule_mask *m)
+/* mask/policy.h reads NULL groups as "every line": someone in no group
+ * is not everyone. */
+static const char *const no_groups[1] = { NULL };
+
+int
+rules_mask_applies(const struct mask_line *m, const struct rule_identity *id)
 {
-	json_t *o = json_object();
-	if (o == NULL)
-		return NULL;
-	int bad = 0;
-	if (m->kind == RULES_MASK_COLUMN) {
-		bad |= json_object_set_new(o, "table", json_string(m->table));
-		bad |= json_object_set_new(o, "column", json_string(m->column));
-	} else {
-		bad |= json_object_set_new(o, "column", json_string(m->pattern));
-	}
-	if (m->style == NULL)
-		bad |= json_object_set_new(o, "detect", json_true());
-	else
-		bad |= json_object_set_new(o, "style", json_string(m->style));
-	if (m->keep >= 0)
-		bad |= json_object_set_new(o, "keep", json_integer(m->keep));
-	if (bad) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	if (id == NULL)
+		return mask_line_applies(m, NULL, 0);
+	return mask_line_applies(m, id->groups != NULL ? id->groups : no_groups,
+	    id->ngroups);
 }
 
 int
 rules_mask_json(const struct rules *p, const struct rule_identity *id,
     json_t **out)
 {
-	*out = NULL;
-	json_t *r = json_object(), *cols = json_array(), *pats = json_array(),
-	    *res = json_array();
-	int bad = r == NULL || cols == NULL || pats == NULL || res == NULL;
-	json_t *detect = NULL;
-	for (size_t i = 0; !bad && i < p->nmasks; i++) {
-		const struct rule_mask *m = &p->masks[i];
-		if (!rules_mask_applies(m, id))
-			continue;
-		switch (m->kind) {
-		case RULES_MASK_COLUMN:
-		case RULES_MASK_PATTERN: {
-			json_t *a = mask_action_json(m);
-			bad = a == NULL || json_array_append_new(
-			    m->kind == RULES_MASK_COLUMN ? cols : pats, a) != 0;
-			break;
-		}
-		case RULES_MASK_REGEX:
-			bad = json_array_append_new(res, json_pack("{s:s, s:s}", "name",
-			    m->name, "pattern", m->pattern)) != 0;
-			break;
-		case RULES_MASK_DETECT:
-			if (detect != NULL)
-				break;	/* the first detect line for id wins */
-			detect = json_pack("{s:s, s:s}", "on", m->scope, "style",
-			    m->style != NULL ? m->style : "redact");
-			bad = detect == NULL;
-			if (!bad && m->keep >= 0)
-				bad = json_object_set_new(detect, "keep", json_integer(m->keep));
-			if (!bad && m->detectors.n > 0 && !(m->detectors.n == 1 &&
-			    strcmp(m->detectors.v[0], "all") == 0)) {
-				json_t *d = json_array();
-				for (size_t k = 0; d != NULL && k < m->detectors.n; k++)
-					if (json_array_append_new(d, json_string(m->detectors.v[k])) != 0) {
-						json_decref(d);
-						d = NULL;
-					}
-				bad = d == NULL || json_object_set_new(detect, "detectors", d) != 0;
-			}
-			break;
-		}
-	}
-	int any = json_array_size(cols) > 0 || json_array_size(pats) > 0 ||
-	    detect != NULL;
-	if (!bad && any) {
-		if (json_array_size(cols) > 0)
-			bad |= json_object_set(r, "columns", cols);
-		if (json_array_size(pats) > 0)
-			bad |= json_object_set(r, "patterns", pats);
-		if (json_array_size(res) > 0)
-			bad |= json_object_set(r, "regexes", res);
-		if (detect != NULL)
-			bad |= json_object_set(r, "detect", detect);
-		if (p->mask_pred_rule.line != 0)
-			bad |= json_object_set_new(r, "predicates",
-			    json_string(rules_action_name(p->mask_predicates)));
-	}
-	json_decref(cols);
-	json_decref(pats);
-	json_decref(res);
-	json_decref(detect);
-	if (bad) {
-		json_decref(r);
-		return -1;
-	}
-	if (any)
-		*out = r;
-	else
-		json_decref(r);
-	return 0;
+	if (id == NULL)
+		return mask_policy_json(&p->mask, NULL, 0, out);
+	return mask_policy_json(&p->mask, id->groups != NULL ? id->groups :
+	    no_groups, id->ngroups, out);
 }

@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "mask/policy.h"
+
 /* Ordered by restrictiveness: a larger value wins when statements of one
  * query string are combined. */
 enum rule_action {
@@ -58,27 +60,6 @@ struct rule_access {
 	int line;
 };
 
-/* A mask line (docs/policy.md, "Masking"). */
-enum rule_mask_kind {
-	RULES_MASK_COLUMN,	/* mask column SCHEMA.TABLE.COLUMN ... */
-	RULES_MASK_PATTERN,	/* mask pattern GLOB ... */
-	RULES_MASK_DETECT,	/* mask detect all-text|columns ... */
-	RULES_MASK_REGEX,	/* mask regex NAME "PCRE2" */
-};
-
-struct rule_mask {
-	enum rule_mask_kind kind;
-	char *table, *column;	/* column: "schema.table" (or "table"), column */
-	char *pattern;		/* pattern: the glob; regex: the PCRE2 text */
-	char *name;		/* regex */
-	char *style;		/* NULL: "detect" (column, pattern) or redact */
-	long keep;		/* -1 when not given */
-	char *scope;		/* detect: "all-text" or "columns" */
-	struct rule_list detectors;
-	struct rule_list groups, exempt;
-	int line;
-};
-
 struct rules {
 	char *path;
 	enum rule_action default_action;
@@ -92,10 +73,11 @@ struct rules {
 	size_t nrecords;
 	struct rule_access *access;
 	size_t naccess;
-	struct rule_mask *masks;
-	size_t nmasks;
-	/* "mask predicates": RULES_ALLOW when absent; review takes its
-	 * approvers from mask_pred_rule (named RULES_RULE_MASKED_PREDICATE). */
+	/* The mask lines (mask/policy.h, the owner of their grammar). */
+	struct mask_policy mask;
+	/* The effective "mask predicates" (mask_policy_predicates); review
+	 * takes its approvers from mask_pred_rule (named
+	 * RULES_RULE_MASKED_PREDICATE). */
 	enum rule_action mask_predicates;
 	struct rule mask_pred_rule;
 };
@@ -125,6 +107,7 @@ struct rule_identity {
 #define RULES_RULE_EMPTY "builtin:empty"
 #define RULES_RULE_SYNTAX "builtin:syntax-error"
 #define RULES_RULE_MASKED_PREDICATE "builtin:masked-predicate"
+#define RULES_RULE_TOO_LARGE "builtin:statement-too-large"
 
 struct rule_decision {
 	enum rule_action action;
@@ -164,9 +147,9 @@ const struct rule_access *rules_access_find(const struct rules *p,
 
 const char *rules_action_name(enum rule_action a);
 
-/* Whether a mask line applies to id: its groups (when given) include one
- * of id's and none of id's groups is exempt. id NULL: every line. */
-int rules_mask_applies(const struct rule_mask *m, const struct rule_identity *id);
+/* Whether a mask line applies to id (mask_line_applies with id's groups).
+ * id NULL: every line. */
+int rules_mask_applies(const struct mask_line *m, const struct rule_identity *id);
 /* The mask rules JSON of mask/mask.h for id (exemptions applied; id NULL:
  * every mask line). *out is NULL when nothing is masked for id. Returns 0,
  * or -1 out of memory. */

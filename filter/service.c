@@ -18,6 +18,7 @@
 static long long now_s(struct filter_service *s);
 static json_t *ok_reply(void);
 static json_t *op_decide(struct filter_service *s, json_t *req);
+static json_t *too_large(size_t n, size_t max, struct rule_decision *d);
 static json_t *op_connect(struct filter_service *s, json_t *req);
 static json_t *op_review_wait(struct filter_service *s, json_t *req);
 static json_t *op_review_cancel(struct filter_service *s, json_t *req);
@@ -29,12 +30,11 @@ static json_t *verify_token(struct filter_service *s, json_t *req, char *err,
     size_t errlen);
 static json_t *auth_verify(void *ctx, const char *token, char *err, size_t errlen);
 static int logd_append(void *ctx, json_t *record, char *err, size_t errlen);
-static int client_call(struct ipc_client *c, const char *path, long timeout_ms,
-    json_t *req, json_t **reply, char *err, size_t errlen);
 static json_t *entry_view(json_t *e, const char *user, json_t *groups);
 static int may_see(json_t *e, const char *user, json_t *groups);
 static int may_decide(json_t *e, const char *user, json_t *groups);
 static int generation_bump(struct filter_service *s);
+static int relations_check(json_t *rel, char *err, size_t errlen);
 
 int
 filter_service_check(const char *config_path, struct filter_config_result *c,
@@ -227,14 +227,42 @@ filter_service_reload(struct filter_service *s)
 	return 0;
 }
 
+/* The action of the masked-column check for id (docs/policy.md, "mask
+ * predicates"): the policy's "mask predicates" when given, else deny in
+ * gateway mode and allow in database mode. *mask: id's mask rules. */
+static enum rule_action
+mask_action(const struct rules *p, const struct rule_identity *id, json_t **mask)
+{
+	*mask = NULL;
+	if (rules_mask_json(p, id, mask) != 0)
+		return RULES_DENY;	/* out of memory: fail closed */
+	if (*mask == NULL)
+		return RULES_ALLOW;
+	const char *pred = json_string_value(json_object_get(*mask, "predicates"));
+	const char *mode = json_string_value(json_object_get(*mask, "mode"));
+	if (pred != NULL)
+		return strcmp(pred, "allow") == 0 ? RULES_ALLOW :
+		    strcmp(pred, "review") == 0 ? RULES_REVIEW : RULES_DENY;
+	if (mode != NULL && strcmp(mode, "gateway") == 0)
+		return RULES_DENY;
+	return p->mask_predicates;
+}
+
 json_t *
 filter_decide(const struct rules *p, filter_facts_fn facts,
     filter_facts_free_fn facts_free, const struct rule_identity *id,
-    const char *sql, struct rule_decision *out)
+    const char *sql, json_t *relations, struct rule_decision *out)
 {
 	struct facts_result fr = facts(sql);
 	struct rule_decision d;
-	json_t *reply;
+	json_t *reply, *mask = NULL;
+	char *mask_msg = NULL;
+	int used = 0;
+	if (fr.error == NULL && relations != NULL &&
+	    facts_resolve(fr.statements, relations, &used) != 0) {
+		facts_free(&fr);
+		return NULL;
+	}
 	if (fr.error != NULL) {
 		/* What the grammar cannot read cannot be judged: the default
 		 * applies (docs/policy.md). */
@@ -245,20 +273,34 @@ filter_decide(const struct rules *p, filter_facts_fn facts,
 		    "cache", "none", "facts");
 	} else {
 		d = rules_decide(p, id, fr.statements);
-		/* Masked predicates (docs/policy.md): checked only when the
-		 * policy would otherwise let the statement through less
-		 * restrictively. Fail closed: an unreadable tree counts. */
-		if (p->mask_predicates != RULES_ALLOW && d.action < p->mask_predicates &&
-		    maskpred_check(p, id, sql, fr.statements) != 0) {
-			d = (struct rule_decision){ p->mask_predicates,
-				RULES_RULE_MASKED_PREDICATE,
-				"the statement filters, joins, sorts, groups or computes on a "
-				"column masked for you", &p->mask_pred_rule, 0 };
+		/* Masked columns (docs/policy.md): checked only when the check
+		 * would decide more restrictively. Fail closed: a tree that
+		 * cannot be read counts. */
+		enum rule_action ma = mask_action(p, id, &mask);
+		if (ma != RULES_ALLOW && d.action < ma) {
+			struct maskpred_result mr = maskpred_find(mask, sql,
+			    fr.statements, relations);
+			if (mr.masked || mr.error != NULL) {
+				mask_msg = mr.message != NULL ? mr.message : NULL;
+				mr.message = NULL;
+				if (mask_msg == NULL && (mask_msg = malloc(strlen(mr.error) +
+				    80)) != NULL)
+					sprintf(mask_msg, "the statement could not be checked "
+					    "for masked columns: %s", mr.error);
+				d = (struct rule_decision){ ma, RULES_RULE_MASKED_PREDICATE,
+					mask_msg != NULL ? mask_msg : "a column masked for you "
+					"is used other than as a plain output column",
+					&p->mask_pred_rule, 0 };
+			}
+			maskpred_result_free(&mr);
 		}
+		json_decref(mask);
 		long max_rows = d.action == RULES_DENY ? -1 :
 		    rules_row_limit(p, id, fr.statements, &d);
-		const char *cache = d.action == RULES_REVIEW || fr.cache == NULL ?
-		    "none" : fr.cache;
+		/* A decision that used the relations map holds only while the
+		 * catalog says the same: not to be cached. */
+		const char *cache = d.action == RULES_REVIEW || fr.cache == NULL ||
+		    used ? "none" : fr.cache;
 		reply = json_pack("{s:s, s:s, s:s, s:O}", "decision",
 		    rules_action_name(d.action), "rule", d.rule, "cache", cache,
 		    "facts", fr.statements);
@@ -272,12 +314,28 @@ filter_decide(const struct rules *p, filter_facts_fn facts,
 			json_object_set_new(reply, "statement", json_integer((json_int_t)d.index));
 	}
 	facts_free(&fr);
+	if (mask_msg != NULL && d.message == mask_msg)
+		d.message = "a column masked for you is used other than as a plain "
+		    "output column (see the reply's message)";
+	free(mask_msg);
 	if (out != NULL)
 		*out = d;
 	return reply;
 }
 
 /* ---- operations ---- */
+
+/* Refused unread: the filter will not hold more than max-statement-bytes. */
+static json_t *
+too_large(size_t n, size_t max, struct rule_decision *d)
+{
+	char m[160];
+	snprintf(m, sizeof m, "statement too large for the policy service (%zu bytes; "
+	    "limit %zu)", n, max);
+	*d = (struct rule_decision){ RULES_DENY, RULES_RULE_TOO_LARGE, NULL, NULL, 0 };
+	return json_pack("{s:s, s:s, s:s, s:s, s:[]}", "decision", "deny", "rule",
+	    RULES_RULE_TOO_LARGE, "message", m, "cache", "none", "facts");
+}
 
 static json_t *
 op_decide(struct filter_service *s, json_t *req)
@@ -294,9 +352,14 @@ op_decide(struct filter_service *s, json_t *req)
 	json_t *sess = json_object_get(req, "session");
 	if (sess != NULL && !json_is_string(sess))
 		return ipc_error_reply("session must be a string");
+	json_t *rel = json_object_get(req, "relations");
+	if (rel != NULL && relations_check(rel, err, sizeof err) != 0)
+		return ipc_error_reply(err);
 	struct rule_decision d;
-	json_t *r = filter_decide(s->policy.policy, s->facts, s->facts_free, &id,
-	    sql, &d);
+	size_t max = (size_t)s->config.config->max_statement_bytes;
+	json_t *r = json_string_length(jsql) > max ? too_large(json_string_length(jsql),
+	    max, &d) : filter_decide(s->policy.policy, s->facts, s->facts_free, &id,
+	    sql, rel, &d);
 	if (r == NULL)
 		return ipc_error_reply("out of memory");
 	if (d.action == RULES_REVIEW) {
@@ -360,9 +423,10 @@ op_connect(struct filter_service *s, json_t *req)
 			decision = "deny";
 		}
 	}
-	json_t *r = json_pack("{s:i, s:b, s:s, s:s, s:I}", "v", PGWARD_IPC_VERSION,
+	json_t *r = json_pack("{s:i, s:b, s:s, s:s, s:I, s:I}", "v", PGWARD_IPC_VERSION,
 	    "ok", 1, "decision", decision, "rule", rule, "generation",
-	    (json_int_t)s->generation);
+	    (json_int_t)s->generation, "max_statement_bytes",
+	    (json_int_t)s->config.config->max_statement_bytes);
 	if (r != NULL && expires != 0)
 		json_object_set_new(r, "expires", json_integer(expires));
 	if (r != NULL && strcmp(decision, "allow") == 0) {
@@ -635,8 +699,9 @@ auth_verify(void *ctx, const char *token, char *err, size_t errlen)
 	    "verify", "token", token);
 	json_t *reply = NULL;
 	char why[512];
-	int rc = client_call(&s->auth, path, s->config.config->ipc_timeout_ms, req,
-	    &reply, why, sizeof why);
+	int t = (int)s->config.config->ipc_timeout_ms;
+	int rc = ipc_client_call_path(&s->auth, path, t, req, &reply, t, 0, why,
+	    sizeof why);
 	json_decref(req);
 	if (rc != 0) {
 		snprintf(err, errlen, "pgward-auth is unavailable: %s", why);
@@ -662,8 +727,9 @@ logd_append(void *ctx, json_t *record, char *err, size_t errlen)
 	json_t *req = json_pack("{s:i, s:s, s:O}", "v", PGWARD_IPC_VERSION, "op",
 	    "append", "record", record);
 	json_t *reply = NULL;
-	int rc = client_call(&s->audit, path, s->config.config->ipc_timeout_ms, req,
-	    &reply, err, errlen);
+	int t = (int)s->config.config->ipc_timeout_ms;
+	int rc = ipc_client_call_path(&s->audit, path, t, req, &reply, t, 0, err,
+	    errlen);
 	json_decref(req);
 	if (rc != 0)
 		return -1;
@@ -675,29 +741,6 @@ logd_append(void *ctx, json_t *record, char *err, size_t errlen)
 	}
 	json_decref(reply);
 	return 0;
-}
-
-/* A persistent connection may have been closed by the peer since its last
- * use: then one fresh connection is tried. */
-static int
-client_call(struct ipc_client *c, const char *path, long timeout_ms, json_t *req,
-    json_t **reply, char *err, size_t errlen)
-{
-	int fresh = 0;
-	for (;;) {
-		if (c->fd < 0) {
-			if (ipc_client_open(c, path, (int)timeout_ms, err, errlen) != 0) {
-				c->fd = -1;
-				return -1;
-			}
-			fresh = 1;
-		}
-		if (ipc_client_call(c, req, reply, (int)timeout_ms, err, errlen) == 0)
-			return 0;
-		c->fd = -1;
-		if (fresh)
-			return -1;
-	}
 }
 
 static int
@@ -730,6 +773,34 @@ entry_view(json_t *e, const char *user, json_t *groups)
 	    strcmp(json_string_value(json_object_get(e, "status")), "pending") == 0 &&
 	    may_decide(e, user, groups)));
 	return v;
+}
+
+/* "relations": {"NAME": ["BASE", ...], ...}, names non-empty strings. */
+static int
+relations_check(json_t *rel, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *v, *b;
+	size_t i;
+	if (!json_is_object(rel)) {
+		snprintf(err, errlen, "relations must be an object mapping relation "
+		    "names to arrays of base table names");
+		return -1;
+	}
+	json_object_foreach(rel, k, v) {
+		if (*k == '\0' || !json_is_array(v)) {
+			snprintf(err, errlen, "relations: \"%.200s\" must map to an array "
+			    "of base table names", k);
+			return -1;
+		}
+		json_array_foreach(v, i, b)
+			if (!json_is_string(b) || json_string_length(b) == 0) {
+				snprintf(err, errlen, "relations: \"%.200s\": base table "
+				    "names must be non-empty strings", k);
+				return -1;
+			}
+	}
+	return 0;
 }
 
 static int

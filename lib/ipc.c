@@ -1,6 +1,7 @@
 #include "ipc.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,24 @@
 
 #include "log.h"
 #include "sock.h"
+
+struct conn;
+
+static json_t *take_line(char *buf, size_t *len, size_t *scanned, int *complete);
+static int grow(char **buf, size_t *cap, size_t need);
+static void conn_free(struct conn *c);
+static void peer_identify(struct ipc_peer *p);
+static int conn_process(struct conn *c, const struct ipc_server_ops *ops, void *ctx);
+
+size_t
+ipc_line_limit(size_t n)
+{
+	size_t extra = 1024 * 1024;
+	if (n > (SIZE_MAX - extra) / 6)
+		return SIZE_MAX;
+	size_t l = 6 * n + extra;
+	return l < PGWARD_IPC_MAX_LINE ? PGWARD_IPC_MAX_LINE : l;
+}
 
 int
 ipc_send(int fd, json_t *msg, int timeout_ms)
@@ -58,24 +77,33 @@ ipc_client_close(struct ipc_client *c)
 	c->fd = -1;
 }
 
-/* Takes one line out of the buffer, if complete. */
-static char *
-take_line(char *buf, size_t *len)
+/* Takes the first line out of the buffer, if complete (*complete), parsed
+ * in place: NULL when it is not one JSON object. *scanned bytes are known to
+ * hold no newline, so a long line arriving in many reads is searched once,
+ * not once a read. */
+static json_t *
+take_line(char *buf, size_t *len, size_t *scanned, int *complete)
 {
-	if (*len == 0)
+	*complete = 0;
+	if (*scanned >= *len)
 		return NULL;
-	char *nl = memchr(buf, '\n', *len);
-	if (nl == NULL)
+	char *nl = memchr(buf + *scanned, '\n', *len - *scanned);
+	if (nl == NULL) {
+		*scanned = *len;
 		return NULL;
+	}
+	*complete = 1;
+	*scanned = 0;
 	size_t linelen = (size_t)(nl - buf);
-	char *line = malloc(linelen + 1);
-	if (line == NULL)
-		return NULL;
-	memcpy(line, buf, linelen);
-	line[linelen] = '\0';
+	json_error_t je;
+	json_t *j = json_loadb(buf, linelen, JSON_REJECT_DUPLICATES, &je);
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
 	memmove(buf, nl + 1, *len - linelen - 1);
 	*len -= linelen + 1;
-	return line;
+	return j;
 }
 
 static int
@@ -121,21 +149,18 @@ ipc_client_recv(struct ipc_client *c, json_t **reply, int timeout_ms, char *err,
 	}
 	long long deadline = sock_now_ms() + timeout_ms;
 	for (;;) {
-		char *line = take_line(c->buf, &c->len);
-		if (line != NULL) {
-			json_error_t je;
-			*reply = json_loads(line, JSON_REJECT_DUPLICATES, &je);
-			free(line);
-			if (*reply == NULL || !json_is_object(*reply)) {
-				json_decref(*reply);
-				*reply = NULL;
+		int complete;
+		*reply = take_line(c->buf, &c->len, &c->scanned, &complete);
+		if (complete) {
+			if (*reply == NULL) {
 				snprintf(err, errlen, "malformed reply");
 				goto fail;
 			}
 			return 0;
 		}
-		if (c->len >= PGWARD_IPC_MAX_LINE) {
-			snprintf(err, errlen, "reply too long");
+		size_t max = c->max_line ? c->max_line : PGWARD_IPC_MAX_LINE;
+		if (c->len >= max) {
+			snprintf(err, errlen, "reply longer than %zu bytes", max);
 			goto fail;
 		}
 		long long left = deadline - sock_now_ms();
@@ -183,6 +208,28 @@ ipc_client_call(struct ipc_client *c, json_t *req, json_t **reply,
 	return ipc_client_recv(c, reply, timeout_ms, err, errlen);
 }
 
+int
+ipc_client_call_path(struct ipc_client *c, const char *path, int open_timeout_ms,
+    json_t *req, json_t **reply, int timeout_ms, size_t max_line, char *err,
+    size_t errlen)
+{
+	*reply = NULL;
+	for (int fresh = 0;;) {
+		if (c->fd < 0) {
+			if (ipc_client_open(c, path, open_timeout_ms, err, errlen) != 0) {
+				c->fd = -1;
+				return -1;
+			}
+			fresh = 1;
+		}
+		c->max_line = max_line;
+		if (ipc_client_call(c, req, reply, timeout_ms, err, errlen) == 0)
+			return 0;
+		if (fresh)
+			return -1;
+	}
+}
+
 /* ---- server ---- */
 
 struct conn {
@@ -190,6 +237,7 @@ struct conn {
 	char *buf;
 	size_t len;
 	size_t cap;
+	size_t scanned;
 };
 
 static void
@@ -219,14 +267,14 @@ peer_identify(struct ipc_peer *p)
 static int
 conn_process(struct conn *c, const struct ipc_server_ops *ops, void *ctx)
 {
-	char *line;
-	while ((line = take_line(c->buf, &c->len)) != NULL) {
-		json_error_t je;
-		json_t *req = json_loads(line, JSON_REJECT_DUPLICATES, &je);
-		free(line);
+	for (;;) {
+		int complete;
+		json_t *req = take_line(c->buf, &c->len, &c->scanned, &complete);
+		if (!complete)
+			break;
 		json_t *reply;
 		int close_after = 0;
-		if (req == NULL || !json_is_object(req)) {
+		if (req == NULL) {
 			reply = ipc_error_reply("malformed request: expected one JSON object per line");
 			close_after = 1;
 		} else {
@@ -247,8 +295,11 @@ conn_process(struct conn *c, const struct ipc_server_ops *ops, void *ctx)
 		if (rc != 0 || close_after)
 			return -1;
 	}
-	if (c->len >= PGWARD_IPC_MAX_LINE) {
-		json_t *reply = ipc_error_reply("request line too long");
+	size_t max = ops->max_line != NULL ? ops->max_line(ctx) : PGWARD_IPC_MAX_LINE;
+	if (c->len >= max) {
+		char m[80];
+		snprintf(m, sizeof m, "request line longer than %zu bytes", max);
+		json_t *reply = ipc_error_reply(m);
 		ipc_send(c->peer.fd, reply, 1000);
 		json_decref(reply);
 		return -1;

@@ -10,7 +10,13 @@
 #include <sys/types.h>
 
 #define PGWARD_IPC_VERSION 1
+/* The default longest line, each way. */
 #define PGWARD_IPC_MAX_LINE (4 * 1024 * 1024)
+
+/* The longest line a message needs that carries a text of n bytes as one
+ * JSON string: JSON_ENSURE_ASCII makes a byte at most 6 (\u00XX), plus
+ * 1 MiB for the other members. Never below PGWARD_IPC_MAX_LINE. */
+size_t ipc_line_limit(size_t n);
 
 /* Client side: one persistent connection to a daemon. */
 struct ipc_client {
@@ -18,9 +24,11 @@ struct ipc_client {
 	char *buf;
 	size_t len;
 	size_t cap;
+	size_t scanned;		/* of buf[0..len), bytes known to hold no newline */
+	size_t max_line;	/* longest reply taken; 0: PGWARD_IPC_MAX_LINE */
 };
 
-/* Returns 0, or -1 with the reason in err. */
+/* Returns 0, or -1 with the reason in err. Sets max_line to 0. */
 int ipc_client_open(struct ipc_client *c, const char *path, int timeout_ms,
     char *err, size_t errlen);
 void ipc_client_close(struct ipc_client *c);
@@ -29,6 +37,14 @@ void ipc_client_close(struct ipc_client *c);
  * the answer to the next request). */
 int ipc_client_call(struct ipc_client *c, json_t *req, json_t **reply,
     int timeout_ms, char *err, size_t errlen);
+/* ipc_client_call on a kept connection to path, opened (within
+ * open_timeout_ms) when closed. A kept connection may have been closed by
+ * a daemon restart since its last use: when a call on it fails, one fresh
+ * connection is tried, once. So only for requests a repeat cannot double.
+ * max_line as in struct ipc_client; req stays the caller's. */
+int ipc_client_call_path(struct ipc_client *c, const char *path,
+    int open_timeout_ms, json_t *req, json_t **reply, int timeout_ms,
+    size_t max_line, char *err, size_t errlen);
 /* The two halves of a call, for pipelining: replies come in request
  * order. Both close the connection on failure. */
 int ipc_client_send(struct ipc_client *c, json_t *req, int timeout_ms, char *err,
@@ -52,6 +68,10 @@ struct ipc_server_ops {
 	void (*tick)(void *ctx);
 	void (*reload)(void *ctx);
 	int tick_ms;
+	/* The longest request line, asked for as lines arrive (it may change
+	 * on reload); NULL: PGWARD_IPC_MAX_LINE. A longer line gets an error
+	 * reply and the connection closes. */
+	size_t (*max_line)(void *ctx);
 };
 
 /* Serves the listening fds until *stop is set. *reload set means call

@@ -6,24 +6,38 @@
 
 #include "conf.h"
 
-enum { K_LISTEN, K_DIR, K_ORIGIN, K_KEY, K_KEYNAME, K_SEGSIZE, K_DURABILITY,
-	K_FASTSYNC, K_CKINTERVAL, K_CKCOMMIT, K_MAXREC, K_COUNT };
-
-static const char *keys[K_COUNT] = { "listen-unix", "directory", "origin",
-	"signing-key", "key-name", "segment-size", "durability",
-	"fast-sync-interval-ms", "checkpoint-interval-ms",
-	"checkpoint-every-commit", "max-record-bytes" };
-
-struct parse_ctx {
-	struct logd_config *c;
-	unsigned seen;
-};
-
-static int parse_line(void *ctx, const char *key, const char *value, char *err,
-    size_t errlen);
-static int parse_value(struct logd_config *c, int k, const char *value,
+static int check_note_text(const struct conf_key *k, const char *value,
     char *err, size_t errlen);
 static void config_free(struct logd_config *c);
+
+static const struct conf_choice durability[] = {
+	{ "strict", 1 }, { "fast", 0 }, { NULL, 0 }
+};
+
+#define S struct logd_config
+static const struct conf_key keys[] = {
+	CONF_STRING("listen-unix", S, listen_unix, .flags = CONF_ONCE),
+	CONF_STRING("directory", S, directory, .flags = CONF_ONCE | CONF_REQUIRED),
+	CONF_STRING("origin", S, origin, .flags = CONF_ONCE | CONF_REQUIRED,
+	    .check = check_note_text, .arg = ""),
+	CONF_STRING("signing-key", S, signing_key, .flags = CONF_ONCE | CONF_REQUIRED),
+	CONF_STRING("key-name", S, key_name, .flags = CONF_ONCE,
+	    .check = check_note_text, .arg = "+"),
+	CONF_LONG("segment-size", S, segment_size, .flags = CONF_ONCE,
+	    .def = "67108864" /* 64 MiB */, .min = LOGD_MIN_SEGMENT_SIZE, .max = 1L << 40),
+	CONF_CHOICE("durability", S, strict, .flags = CONF_ONCE, .def = "strict",
+	    .arg = durability),
+	CONF_LONG("fast-sync-interval-ms", S, fast_sync_interval_ms,
+	    .flags = CONF_ONCE, .def = "100", .min = 1, .max = 60000),
+	CONF_LONG("checkpoint-interval-ms", S, checkpoint_interval_ms,
+	    .flags = CONF_ONCE, .def = "1000", .min = 1, .max = 3600000),
+	CONF_BOOL("checkpoint-every-commit", S, checkpoint_every_commit,
+	    .flags = CONF_ONCE, .def = "no"),
+	CONF_LONG("max-record-bytes", S, max_record_bytes, .flags = CONF_ONCE,
+	    .def = "1048576" /* 1 MiB */, .min = 256, .max = 64L * 1024 * 1024),
+	{ .name = NULL }
+};
+#undef S
 
 struct logd_config_result
 logd_config_load(const char *path)
@@ -35,25 +49,14 @@ logd_config_load(const char *path)
 		r.error = strdup("out of memory");
 		return r;
 	}
-	c->segment_size = LOGD_DEFAULT_SEGMENT_SIZE;
-	c->strict = 1;
-	c->fast_sync_interval_ms = 100;
-	c->checkpoint_interval_ms = 1000;
-	c->max_record_bytes = LOGD_DEFAULT_MAX_RECORD;
-	struct parse_ctx pc = { c, 0 };
-	if (conf_parse_file(path, parse_line, &pc, err, sizeof err) != 0)
+	conf_seen seen;
+	if (conf_load(path, keys, c, &seen, err, sizeof err) != 0)
 		goto fail;
-	const char *missing = c->directory == NULL ? "directory" :
-	    c->origin == NULL ? "origin" :
-	    c->signing_key == NULL ? "signing-key" : NULL;
-	if (missing != NULL) {
-		snprintf(err, sizeof err, "%s: %s is required", path, missing);
-		goto fail;
-	}
 	if (c->key_name == NULL &&
 	    conf_set_string(&c->key_name, c->origin, err, sizeof err) != 0)
 		goto fail;
-	if (!(pc.seen & (1u << K_MAXREC)) && c->max_record_bytes > c->segment_size)
+	if (!conf_is_set(keys, seen, "max-record-bytes") &&
+	    c->max_record_bytes > c->segment_size)
 		c->max_record_bytes = c->segment_size;
 	if (c->max_record_bytes > c->segment_size) {
 		snprintf(err, sizeof err, "%s: max-record-bytes (%ld) exceeds "
@@ -84,103 +87,21 @@ config_free(struct logd_config *c)
 {
 	if (c == NULL)
 		return;
-	free(c->listen_unix);
-	free(c->directory);
-	free(c->origin);
-	free(c->signing_key);
-	free(c->key_name);
+	conf_free(keys, c);
 	free(c);
 }
 
-/* Origin and key name end up on lines of a signed note. */
+/* Origin and key name end up on lines of a signed note; arg: also refused. */
 static int
-check_note_text(const char *key, const char *value, char *err, size_t errlen)
+check_note_text(const struct conf_key *k, const char *value, char *err,
+    size_t errlen)
 {
+	const char *extra = k->arg;
 	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-		if (*p < 0x21 || *p == 0x7f || (key[0] == 'k' && *p == '+')) {
-			snprintf(err, errlen, "must be printable without blanks%s",
-			    key[0] == 'k' ? " or '+'" : "");
+		if (*p < 0x21 || *p == 0x7f || strchr(extra, *p) != NULL) {
+			snprintf(err, errlen, "must be printable without blanks%s%s%s",
+			    *extra ? " or '" : "", extra, *extra ? "'" : "");
 			return -1;
 		}
-	return 0;
-}
-
-static int
-parse_line(void *ctx, const char *key, const char *value, char *err,
-    size_t errlen)
-{
-	struct parse_ctx *pc = ctx;
-	struct logd_config *c = pc->c;
-	int k;
-	for (k = 0; k < K_COUNT; k++)
-		if (strcmp(key, keys[k]) == 0)
-			break;
-	if (k == K_COUNT) {
-		snprintf(err, errlen, "unknown key \"%s\"", key);
-		return -1;
-	}
-	if (pc->seen & (1u << k)) {
-		snprintf(err, errlen, "duplicate key \"%s\"", key);
-		return -1;
-	}
-	pc->seen |= 1u << k;
-	if (*value == '\0') {
-		snprintf(err, errlen, "%s: missing value", key);
-		return -1;
-	}
-	char reason[512];
-	if (parse_value(c, k, value, reason, sizeof reason) != 0) {
-		snprintf(err, errlen, "%s: %s", key, reason);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-parse_value(struct logd_config *c, int k, const char *value, char *err,
-    size_t errlen)
-{
-	const char *key = keys[k];
-	switch (k) {
-	case K_LISTEN:
-		return conf_set_string(&c->listen_unix, value, err, errlen);
-	case K_DIR:
-		return conf_set_string(&c->directory, value, err, errlen);
-	case K_ORIGIN:
-		if (check_note_text(key, value, err, errlen) != 0)
-			return -1;
-		return conf_set_string(&c->origin, value, err, errlen);
-	case K_KEY:
-		return conf_set_string(&c->signing_key, value, err, errlen);
-	case K_KEYNAME:
-		if (check_note_text(key, value, err, errlen) != 0)
-			return -1;
-		return conf_set_string(&c->key_name, value, err, errlen);
-	case K_SEGSIZE:
-		return conf_parse_long(value, LOGD_MIN_SEGMENT_SIZE,
-		    1L << 40, &c->segment_size, err, errlen);
-	case K_DURABILITY:
-		if (strcmp(value, "strict") == 0)
-			c->strict = 1;
-		else if (strcmp(value, "fast") == 0)
-			c->strict = 0;
-		else {
-			snprintf(err, errlen, "expected strict or fast, got \"%s\"",
-			    value);
-			return -1;
-		}
-		return 0;
-	case K_FASTSYNC:
-		return conf_parse_long(value, 1, 60000, &c->fast_sync_interval_ms,
-		    err, errlen);
-	case K_CKINTERVAL:
-		return conf_parse_long(value, 1, 3600000, &c->checkpoint_interval_ms,
-		    err, errlen);
-	case K_CKCOMMIT:
-		return conf_parse_bool(value, &c->checkpoint_every_commit, err, errlen);
-	case K_MAXREC:
-		return conf_parse_long(value, 256, 64L * 1024 * 1024,
-		    &c->max_record_bytes, err, errlen);
-	}
 	return 0;
 }

@@ -3,9 +3,7 @@
 
 #include <stddef.h>
 
-#define LOGD_DEFAULT_SEGMENT_SIZE (64L * 1024 * 1024)
 #define LOGD_MIN_SEGMENT_SIZE 4096L
-#define LOGD_DEFAULT_MAX_RECORD (1024L * 1024)
 
 struct logd_config {
 	char *listen_unix;

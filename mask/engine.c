@@ -2,24 +2,14 @@
 
 #include "mask/internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
-#include "conf.h"
-
-#define KEY_MIN 16
-#define KEY_MAX 4096
-
-static char *errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int only_keys(json_t *o, const char *const *keys, const char *what,
     char **err);
 static int action_parse(json_t *o, struct mask_action *a, const char *what,
@@ -31,8 +21,8 @@ static int parse_detect(struct mask_engine *e, json_t *d, char **err);
 static int uses_token(const struct mask_engine *e);
 static int table_match(const char *rule, const char *table);
 
-static char *
-errf(const char *fmt, ...)
+char *
+mask_errf(const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -54,7 +44,7 @@ only_keys(json_t *o, const char *const *keys, const char *what, char **err)
 			if (strcmp(k, keys[i]) == 0)
 				break;
 		if (keys[i] == NULL) {
-			*err = errf("%s: unknown member \"%s\"", what, k);
+			*err = mask_errf("%s: unknown member \"%s\"", what, k);
 			return -1;
 		}
 	}
@@ -72,31 +62,31 @@ action_parse(json_t *o, struct mask_action *a, const char *what,
 	json_t *det = json_object_get(o, "detect");
 	if (det != NULL) {
 		if (!allow_detect || !json_is_boolean(det)) {
-			*err = errf("%s: \"detect\" must be true or false", what);
+			*err = mask_errf("%s: \"detect\" must be true or false", what);
 			return -1;
 		}
 		a->detect = json_is_true(det);
 	}
 	if (st == NULL) {
 		if (!a->detect) {
-			*err = errf("%s: \"style\" is required (or \"detect\": true)", what);
+			*err = mask_errf("%s: \"style\" is required (or \"detect\": true)", what);
 			return -1;
 		}
 	} else if (!json_is_string(st) ||
 	    mask_style_parse(json_string_value(st), &a->style) != 0) {
-		*err = errf("%s: \"style\" must be redact, partial, email-domain, token "
+		*err = mask_errf("%s: \"style\" must be redact, partial, email-domain, token "
 		    "or null", what);
 		return -1;
 	}
 	if (keep != NULL) {
 		if (!json_is_integer(keep) || json_integer_value(keep) < 0 ||
 		    json_integer_value(keep) > MASK_KEEP_MAX) {
-			*err = errf("%s: \"keep\" must be an integer from 0 to %d", what,
+			*err = mask_errf("%s: \"keep\" must be an integer from 0 to %d", what,
 			    MASK_KEEP_MAX);
 			return -1;
 		}
 		if (a->style != MASK_PARTIAL) {
-			*err = errf("%s: \"keep\" belongs to style partial", what);
+			*err = mask_errf("%s: \"keep\" belongs to style partial", what);
 			return -1;
 		}
 		a->keep = (int)json_integer_value(keep);
@@ -112,13 +102,13 @@ parse_columns(struct mask_engine *e, json_t *arr, char **err)
 	static const char *const keys[] = { "table", "column", "style", "keep",
 		"detect", NULL };
 	if (!json_is_array(arr)) {
-		*err = errf("\"columns\" must be an array");
+		*err = mask_errf("\"columns\" must be an array");
 		return -1;
 	}
 	size_t n = json_array_size(arr);
 	e->cols = calloc(n ? n : 1, sizeof *e->cols);
 	if (e->cols == NULL) {
-		*err = errf("out of memory");
+		*err = mask_errf("out of memory");
 		return -1;
 	}
 	size_t i;
@@ -127,7 +117,7 @@ parse_columns(struct mask_engine *e, json_t *arr, char **err)
 		char what[64];
 		snprintf(what, sizeof what, "columns[%zu]", i);
 		if (!json_is_object(o)) {
-			*err = errf("%s: must be an object", what);
+			*err = mask_errf("%s: must be an object", what);
 			return -1;
 		}
 		if (only_keys(o, keys, what, err) != 0)
@@ -135,13 +125,13 @@ parse_columns(struct mask_engine *e, json_t *arr, char **err)
 		const char *t = json_string_value(json_object_get(o, "table"));
 		const char *c = json_string_value(json_object_get(o, "column"));
 		if (t == NULL || *t == '\0' || c == NULL || *c == '\0') {
-			*err = errf("%s: \"table\" and \"column\" must be non-empty strings",
+			*err = mask_errf("%s: \"table\" and \"column\" must be non-empty strings",
 			    what);
 			return -1;
 		}
 		struct mask_col_rule *r = &e->cols[e->ncols++];
 		if ((r->table = strdup(t)) == NULL || (r->column = strdup(c)) == NULL) {
-			*err = errf("out of memory");
+			*err = mask_errf("out of memory");
 			return -1;
 		}
 		if (action_parse(o, &r->action, what, 1, err) != 0)
@@ -155,13 +145,13 @@ parse_patterns(struct mask_engine *e, json_t *arr, char **err)
 {
 	static const char *const keys[] = { "column", "style", "keep", "detect", NULL };
 	if (!json_is_array(arr)) {
-		*err = errf("\"patterns\" must be an array");
+		*err = mask_errf("\"patterns\" must be an array");
 		return -1;
 	}
 	size_t n = json_array_size(arr);
 	e->pats = calloc(n ? n : 1, sizeof *e->pats);
 	if (e->pats == NULL) {
-		*err = errf("out of memory");
+		*err = mask_errf("out of memory");
 		return -1;
 	}
 	size_t i;
@@ -170,19 +160,19 @@ parse_patterns(struct mask_engine *e, json_t *arr, char **err)
 		char what[64];
 		snprintf(what, sizeof what, "patterns[%zu]", i);
 		if (!json_is_object(o)) {
-			*err = errf("%s: must be an object", what);
+			*err = mask_errf("%s: must be an object", what);
 			return -1;
 		}
 		if (only_keys(o, keys, what, err) != 0)
 			return -1;
 		const char *c = json_string_value(json_object_get(o, "column"));
 		if (c == NULL || *c == '\0') {
-			*err = errf("%s: \"column\" must be a non-empty pattern", what);
+			*err = mask_errf("%s: \"column\" must be a non-empty pattern", what);
 			return -1;
 		}
 		struct mask_pat_rule *r = &e->pats[e->npats++];
 		if ((r->pattern = strdup(c)) == NULL) {
-			*err = errf("out of memory");
+			*err = mask_errf("out of memory");
 			return -1;
 		}
 		if (action_parse(o, &r->action, what, 1, err) != 0)
@@ -196,13 +186,13 @@ parse_regexes(struct mask_engine *e, json_t *arr, char **err)
 {
 	static const char *const keys[] = { "name", "pattern", NULL };
 	if (!json_is_array(arr)) {
-		*err = errf("\"regexes\" must be an array");
+		*err = mask_errf("\"regexes\" must be an array");
 		return -1;
 	}
 	size_t n = json_array_size(arr);
 	e->regexes = calloc(n ? n : 1, sizeof *e->regexes);
 	if (e->regexes == NULL) {
-		*err = errf("out of memory");
+		*err = mask_errf("out of memory");
 		return -1;
 	}
 	size_t i;
@@ -211,7 +201,7 @@ parse_regexes(struct mask_engine *e, json_t *arr, char **err)
 		char what[64];
 		snprintf(what, sizeof what, "regexes[%zu]", i);
 		if (!json_is_object(o)) {
-			*err = errf("%s: must be an object", what);
+			*err = mask_errf("%s: must be an object", what);
 			return -1;
 		}
 		if (only_keys(o, keys, what, err) != 0)
@@ -220,18 +210,18 @@ parse_regexes(struct mask_engine *e, json_t *arr, char **err)
 		json_t *jp = json_object_get(o, "pattern");
 		const char *pat = json_string_value(jp);
 		if (name == NULL || *name == '\0' || pat == NULL || *pat == '\0') {
-			*err = errf("%s: \"name\" and \"pattern\" must be non-empty strings",
+			*err = mask_errf("%s: \"name\" and \"pattern\" must be non-empty strings",
 			    what);
 			return -1;
 		}
 		for (size_t k = 0; k < e->nregexes; k++)
 			if (strcmp(e->regexes[k].name, name) == 0) {
-				*err = errf("%s: duplicate regex name \"%s\"", what, name);
+				*err = mask_errf("%s: duplicate regex name \"%s\"", what, name);
 				return -1;
 			}
 		struct mask_regex *r = &e->regexes[e->nregexes++];
 		if ((r->name = strdup(name)) == NULL) {
-			*err = errf("out of memory");
+			*err = mask_errf("out of memory");
 			return -1;
 		}
 		int ec;
@@ -241,7 +231,7 @@ parse_regexes(struct mask_engine *e, json_t *arr, char **err)
 		if (r->code == NULL) {
 			PCRE2_UCHAR msg[256];
 			pcre2_get_error_message(ec, msg, sizeof msg);
-			*err = errf("%s (%s): at offset %zu: %s", what, name, (size_t)eo,
+			*err = mask_errf("%s (%s): at offset %zu: %s", what, name, (size_t)eo,
 			    (const char *)msg);
 			return -1;
 		}
@@ -257,7 +247,7 @@ parse_detect(struct mask_engine *e, json_t *d, char **err)
 {
 	static const char *const keys[] = { "on", "detectors", "style", "keep", NULL };
 	if (!json_is_object(d)) {
-		*err = errf("\"detect\" must be an object");
+		*err = mask_errf("\"detect\" must be an object");
 		return -1;
 	}
 	if (only_keys(d, keys, "detect", err) != 0)
@@ -265,7 +255,7 @@ parse_detect(struct mask_engine *e, json_t *d, char **err)
 	e->detect_given = 1;
 	const char *on = json_string_value(json_object_get(d, "on"));
 	if (on == NULL && json_object_get(d, "on") != NULL) {
-		*err = errf("detect: \"on\" must be a string");
+		*err = mask_errf("detect: \"on\" must be a string");
 		return -1;
 	}
 	if (on == NULL || strcmp(on, "columns") == 0)
@@ -275,7 +265,7 @@ parse_detect(struct mask_engine *e, json_t *d, char **err)
 	else if (strcmp(on, "off") == 0)
 		e->detect_on = DETECT_OFF;
 	else {
-		*err = errf("detect: \"on\" must be columns, all-text or off");
+		*err = mask_errf("detect: \"on\" must be columns, all-text or off");
 		return -1;
 	}
 	json_t *st = json_object_get(d, "style");
@@ -283,7 +273,7 @@ parse_detect(struct mask_engine *e, json_t *d, char **err)
 		e->detect_style.style = MASK_REDACT;
 		e->detect_style.keep = MASK_KEEP_DEFAULT;
 		if (json_object_get(d, "keep") != NULL) {
-			*err = errf("detect: \"keep\" belongs to style partial");
+			*err = mask_errf("detect: \"keep\" belongs to style partial");
 			return -1;
 		}
 	} else if (action_parse(d, &e->detect_style, "detect", 0, err) != 0) {
@@ -297,7 +287,7 @@ parse_detect(struct mask_engine *e, json_t *d, char **err)
 		return 0;
 	}
 	if (!json_is_array(list)) {
-		*err = errf("detect: \"detectors\" must be an array");
+		*err = mask_errf("detect: \"detectors\" must be an array");
 		return -1;
 	}
 	e->detectors = 0;
@@ -306,7 +296,7 @@ parse_detect(struct mask_engine *e, json_t *d, char **err)
 	json_array_foreach(list, i, v) {
 		const char *s = json_string_value(v);
 		if (s == NULL) {
-			*err = errf("detect: detectors[%zu] must be a string", i);
+			*err = mask_errf("detect: detectors[%zu] must be a string", i);
 			return -1;
 		}
 		if (strcmp(s, "card") == 0)
@@ -323,12 +313,12 @@ parse_detect(struct mask_engine *e, json_t *d, char **err)
 				if (strcmp(e->regexes[k].name, s + 6) == 0)
 					break;
 			if (k == e->nregexes) {
-				*err = errf("detect: no regex named \"%s\"", s + 6);
+				*err = mask_errf("detect: no regex named \"%s\"", s + 6);
 				return -1;
 			}
 			e->regexes[k].used = 1;
 		} else {
-			*err = errf("detect: unknown detector \"%s\" (card, email, iban, "
+			*err = mask_errf("detect: unknown detector \"%s\" (card, email, iban, "
 			    "ssn, regex:NAME)", s);
 			return -1;
 		}
@@ -352,13 +342,13 @@ struct mask_result
 mask_engine_new(json_t *rules, const uint8_t *key, size_t keylen)
 {
 	static const char *const keys[] = { "columns", "patterns", "detect",
-		"regexes", "predicates", NULL };
+		"regexes", "predicates", "mode", NULL };
 	struct mask_result r = { NULL, NULL };
 	char *err = NULL;
 	struct mask_engine *e = calloc(1, sizeof *e);
 	if (e == NULL || (e->scratch = calloc(1, sizeof *e->scratch)) == NULL) {
 		free(e);
-		r.error = errf("out of memory");
+		r.error = mask_errf("out of memory");
 		return r;
 	}
 	e->detect_on = DETECT_OFF;
@@ -366,7 +356,7 @@ mask_engine_new(json_t *rules, const uint8_t *key, size_t keylen)
 	e->detect_style.keep = MASK_KEEP_DEFAULT;
 	e->detectors = DET_CARD | DET_EMAIL | DET_IBAN | DET_SSN;
 	if (rules == NULL || !json_is_object(rules)) {
-		err = errf("mask rules must be a JSON object");
+		err = mask_errf("mask rules must be a JSON object");
 		goto fail;
 	}
 	if (only_keys(rules, keys, "mask rules", &err) != 0)
@@ -388,6 +378,14 @@ mask_engine_new(json_t *rules, const uint8_t *key, size_t keylen)
 		for (size_t k = 0; k < e->nregexes; k++)
 			e->regexes[k].used = 1;
 	}
+	/* "mode" is for the relay (which role logs in upstream); the engine
+	 * masks the same either way. */
+	if ((v = json_object_get(rules, "mode")) != NULL && (!json_is_string(v) ||
+	    (strcmp(json_string_value(v), "database") != 0 &&
+	    strcmp(json_string_value(v), "gateway") != 0))) {
+		err = mask_errf("\"mode\" must be database or gateway");
+		goto fail;
+	}
 	if ((v = json_object_get(rules, "predicates")) != NULL) {
 		const char *p = json_string_value(v);
 		if (p != NULL && strcmp(p, "allow") == 0)
@@ -397,28 +395,28 @@ mask_engine_new(json_t *rules, const uint8_t *key, size_t keylen)
 		else if (p != NULL && strcmp(p, "review") == 0)
 			e->predicates = MASK_PRED_REVIEW;
 		else {
-			err = errf("\"predicates\" must be allow, deny or review");
+			err = mask_errf("\"predicates\" must be allow, deny or review");
 			goto fail;
 		}
 	}
 	if (key != NULL && keylen > 0) {
 		if ((e->hmac = hmac_new(key, keylen)) == NULL) {
-			err = errf("out of memory");
+			err = mask_errf("out of memory");
 			goto fail;
 		}
 	} else if (uses_token(e)) {
-		err = errf("style token needs the tokenization key");
+		err = mask_errf("style token needs the tokenization key");
 		goto fail;
 	}
 	if ((e->scratch->md = pcre2_match_data_create(1, NULL)) == NULL) {
-		err = errf("out of memory");
+		err = mask_errf("out of memory");
 		goto fail;
 	}
 	r.engine = e;
 	return r;
 fail:
 	mask_engine_free(e);
-	r.error = err != NULL ? err : errf("out of memory");
+	r.error = err != NULL ? err : mask_errf("out of memory");
 	return r;
 }
 
@@ -621,56 +619,4 @@ int
 mask_engine_text_detectors(const struct mask_engine *e)
 {
 	return !(e->detect_given && e->detect_on == DETECT_OFF);
-}
-
-int
-mask_key_load(const char *path, uint8_t **key, size_t *keylen, char *err,
-    size_t errlen)
-{
-	*key = NULL;
-	*keylen = 0;
-	if (conf_check_secret_file(path, err, errlen) != 0)
-		return -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	uint8_t *buf = malloc(KEY_MAX + 1);
-	if (buf == NULL) {
-		close(fd);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	size_t n = 0;
-	for (;;) {
-		ssize_t r = read(fd, buf + n, KEY_MAX + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			close(fd);
-			OPENSSL_cleanse(buf, KEY_MAX + 1);
-			free(buf);
-			return -1;
-		}
-		if (r == 0 || (n += (size_t)r) > KEY_MAX)
-			break;
-	}
-	close(fd);
-	/* A trailing newline (echo, an editor) is not part of the key. */
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	if (n < KEY_MIN || n > KEY_MAX) {
-		snprintf(err, errlen, "%s: a key has %d to %d bytes", path, KEY_MIN,
-		    KEY_MAX);
-		OPENSSL_cleanse(buf, KEY_MAX + 1);
-		free(buf);
-		return -1;
-	}
-	*key = buf;
-	*keylen = n;
-	return 0;
 }

@@ -80,6 +80,9 @@ int detect_luhn_ok(const char *digits, size_t n);
 int detect_iban_ok(const char *compact, size_t n);
 int detect_ssn_ok(const char *s, size_t n);
 
+/* engine.c: a malloc'd message (never NULL unless out of memory twice). */
+char *mask_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* styles.c */
 int buf_reserve(struct mask_buf *b, size_t extra);
 int buf_append(struct mask_buf *b, const char *s, size_t n);

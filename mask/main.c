@@ -8,21 +8,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
 #include <openssl/crypto.h>
 
 #include "daemon.h"
 #include "filter/rules.h"
 #include "log.h"
 #include "mask/mask.h"
+#include "mask/provision.h"
 
 #define USAGE \
 	"usage: pgward-mask --rules FILE [--key KEYFILE] [--format jsonl|csv|tsv]\n" \
 	"                   [--fields a,b.c,...] [-v]\n" \
+	"       pgward-mask sql -p POLICY [--role ROLE]... [--key KEYFILE]\n" \
+	"       pgward-mask check -p POLICY [--role ROLE]... -d CONNINFO\n" \
 	"       pgward-mask -h | -V\n" \
 	"Masks stdin to stdout. FILE: mask rules JSON, or a pgward policy (its\n" \
 	"mask lines, no exemptions). Short forms: -r FILE -k KEYFILE -f FORMAT\n" \
 	"-F FIELDS. Malformed input lines are dropped with a message and the\n" \
-	"exit status is 1.\n"
+	"exit status is 1.\n" \
+	"sql prints the SQL that provisions database-enforced masking (views,\n" \
+	"masked roles); check verifies a database against the policy (exit 1\n" \
+	"and one line per problem). Short forms: -R ROLE -k KEYFILE.\n"
 
 enum format { FMT_JSONL, FMT_CSV, FMT_TSV };
 
@@ -45,6 +52,7 @@ static int json_mask_path(struct ctx *c, json_t *v, const char *path,
     const struct mask_action *a);
 static int json_detect(struct ctx *c, json_t *v);
 static void bad_line(struct ctx *c, unsigned long long line, const char *why);
+static int provision_main(int argc, char **argv);
 
 int
 main(int argc, char **argv)
@@ -59,6 +67,8 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	log_init("pgward-mask");
+	if (argc > 1 && (strcmp(argv[1], "sql") == 0 || strcmp(argv[1], "check") == 0))
+		return provision_main(argc - 1, argv + 1);
 	const char *rules_path = NULL, *key_path = NULL, *fields = NULL;
 	enum format fmt = FMT_JSONL;
 	opterr = 0;
@@ -123,21 +133,17 @@ main(int argc, char **argv)
 	json_t *rules = rules_from_file(rules_path);
 	if (rules == NULL)
 		return PGWARD_EXIT_USAGE;
-	uint8_t *key = NULL;
-	size_t keylen = 0;
+	struct mask_key_result key = { NULL, 0, NULL };
 	if (key_path != NULL) {
-		char err[512];
-		if (mask_key_load(key_path, &key, &keylen, err, sizeof err) != 0) {
+		key = mask_key_read(key_path);
+		if (key.error != NULL) {
 			json_decref(rules);
-			log_fatal(PGWARD_EXIT_USAGE, "--key: %s", err);
+			log_fatal(PGWARD_EXIT_USAGE, "--key: %s", key.error);
 		}
 	}
-	struct mask_result mr = mask_engine_new(rules, key, keylen);
+	struct mask_result mr = mask_engine_new(rules, key.key, key.len);
 	json_decref(rules);
-	if (key != NULL) {
-		OPENSSL_cleanse(key, keylen);
-		free(key);
-	}
+	mask_key_result_free(key);
 	if (mr.error != NULL) {
 		log_error("%s: %s", rules_path, mr.error);
 		free(mr.error);
@@ -707,5 +713,186 @@ run_delimited(struct ctx *c, char delim)
 	}
 	record_free(&r);
 	free(acts);
+	return rc;
+}
+
+/* ---- sql and check: database-enforced masking ---- */
+
+/* pgward-mask sql|check: argv[0] is the command. */
+static int
+provision_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "role", required_argument, NULL, 'R' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "dbname", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int check = strcmp(argv[0], "check") == 0;
+	const char *policy = NULL, *key_path = NULL, *conninfo = NULL;
+	const char **roles = calloc((size_t)argc + 1, sizeof *roles);
+	size_t nroles = 0;
+	if (roles == NULL)
+		log_fatal(PGWARD_EXIT_TEMP, "out of memory");
+	opterr = 0;
+	optind = 1;
+	int ch;
+	while ((ch = getopt_long(argc, argv, ":p:R:k:d:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			policy = optarg;
+			break;
+		case 'R':
+			roles[nroles++] = optarg;
+			break;
+		case 'k':
+			key_path = optarg;
+			break;
+		case 'd':
+			conninfo = optarg;
+			break;
+		case 'h':
+			fputs(USAGE, stdout);
+			free(roles);
+			return 0;
+		case ':':
+			log_error("option %s needs a value", argv[optind - 1]);
+			fputs(USAGE, stderr);
+			free(roles);
+			return PGWARD_EXIT_USAGE;
+		default:
+			log_error("unknown option %s", argv[optind - 1]);
+			fputs(USAGE, stderr);
+			free(roles);
+			return PGWARD_EXIT_USAGE;
+		}
+	}
+	const char *usage_error = optind != argc ? "unexpected operand" :
+	    policy == NULL ? "-p POLICY is required" :
+	    check && conninfo == NULL ? "check needs -d CONNINFO" :
+	    check && key_path != NULL ? "check takes no --key" :
+	    !check && conninfo != NULL ? "sql connects to no database: no -d" : NULL;
+	if (usage_error != NULL) {
+		log_error("%s %s", argv[0], usage_error);
+		fputs(USAGE, stderr);
+		free(roles);
+		return PGWARD_EXIT_USAGE;
+	}
+	struct rules_result rr = rules_load(policy, 300);
+	if (rr.error != NULL) {
+		log_error("%s", rr.error);
+		rules_result_free(rr);
+		free(roles);
+		return PGWARD_EXIT_USAGE;
+	}
+	const struct mask_policy *mp = &rr.policy->mask;
+	int rc = 0;
+	struct mask_profiles_result ps = { NULL, 0, NULL };
+	if (mp->mode == MASK_MODE_GATEWAY) {
+		log_error("%s: mask mode gateway: the database masks nothing, there is "
+		    "nothing to %s", policy, check ? "check" : "provision");
+		rc = PGWARD_EXIT_USAGE;
+		goto done;
+	}
+	/* The roles people assume: the connect lines' (literal) roles. */
+	if (nroles == 0) {
+		for (size_t i = 0; i < rr.policy->nconnects; i++) {
+			const char *r = rr.policy->connects[i].role;
+			if (strpbrk(r, "*?[") != NULL) {
+				log_error("%s:%d: connect role \"%s\" is a pattern: name the "
+				    "roles with --role", policy, rr.policy->connects[i].line, r);
+				rc = PGWARD_EXIT_USAGE;
+				goto done;
+			}
+			size_t k;
+			for (k = 0; k < nroles; k++)
+				if (strcmp(roles[k], r) == 0)
+					break;
+			if (k == nroles)
+				roles[nroles++] = r;
+		}
+	}
+	ps = mask_profiles_enumerate(mp);
+	if (ps.error != NULL) {
+		log_error("%s: %s", policy, ps.error);
+		rc = PGWARD_EXIT_USAGE;
+		goto done;
+	}
+	if (!check) {
+		struct mask_key_result key = { NULL, 0, NULL };
+		if (key_path != NULL && (key = mask_key_read(key_path)).error != NULL) {
+			log_error("--key: %s", key.error);
+			mask_key_result_free(key);
+			rc = PGWARD_EXIT_USAGE;
+			goto done;
+		}
+		struct mask_sql_result sr = mask_provision_sql(&ps, roles, nroles,
+		    key.key, key.len, policy);
+		mask_key_result_free(key);
+		if (sr.error != NULL) {
+			log_error("%s: %s", policy, sr.error);
+			rc = PGWARD_EXIT_USAGE;
+		} else if (fputs(sr.sql, stdout) == EOF || fflush(stdout) != 0) {
+			log_error("write error: %s", strerror(errno));
+			rc = PGWARD_EXIT_TEMP;
+		}
+		if (sr.sql != NULL)
+			OPENSSL_cleanse(sr.sql, strlen(sr.sql));
+		mask_sql_result_free(sr);
+		goto done;
+	}
+	PGconn *db = PQconnectdb(conninfo);
+	if (PQstatus(db) != CONNECTION_OK) {
+		log_error("unable to connect: %s", PQerrorMessage(db));
+		PQfinish(db);
+		rc = PGWARD_EXIT_TEMP;
+		goto done;
+	}
+	unsigned long problems = 0;
+	for (size_t i = 0; i < ps.n && rc == 0; i++) {
+		const struct mask_profile *p = ps.v[i].profile;
+		for (size_t k = 0; k < nroles && rc == 0; k++) {
+			char m[MASK_PROFILE_NAMEDATALEN];
+			if (mask_profile_role(p, roles[k], m) != 0) {
+				printf("role %s: the name of its masked twin for profile %s is "
+				    "longer than 63 bytes\n", roles[k], p->id);
+				problems++;
+				continue;
+			}
+			struct mask_sql_result q = mask_check_sql(p, m);
+			if (q.error != NULL) {
+				log_error("%s", q.error);
+				mask_sql_result_free(q);
+				rc = PGWARD_EXIT_USAGE;
+				break;
+			}
+			PGresult *res = PQexec(db, q.sql);
+			mask_sql_result_free(q);
+			if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+				log_error("check of %s failed: %s", m, PQerrorMessage(db));
+				rc = PGWARD_EXIT_TEMP;
+			} else {
+				for (int row = 0; row < PQntuples(res); row++) {
+					printf("profile %s, role %s: %s\n", p->id, m,
+					    PQgetvalue(res, row, 0));
+					problems++;
+				}
+			}
+			PQclear(res);
+		}
+	}
+	PQfinish(db);
+	if (rc == 0 && fflush(stdout) != 0)
+		rc = PGWARD_EXIT_TEMP;
+	if (rc == 0 && problems > 0)
+		rc = 1;
+	if (rc == 0)
+		log_info("%s: %zu profiles, %zu roles: ok", policy, ps.n, nroles);
+done:
+	mask_profiles_result_free(ps);
+	rules_result_free(rr);
+	free(roles);
 	return rc;
 }

@@ -13,7 +13,8 @@
  *                 "detectors":["card","email","iban","ssn","regex:NAME"],
  *                 "style":"redact"},
  *    "regexes":  [{"name":"employee-id","pattern":"E-[0-9]{6}"}],
- *    "predicates": "allow"|"deny"|"review"}   (filters/ORDER BY on masked columns)
+ *    "predicates": "allow"|"deny"|"review",   (filters/ORDER BY on masked columns)
+ *    "mode": "database"|"gateway"}            (for the relay; checked, else ignored)
  *
  * Styles: "redact" (a fixed "********"), "partial" (keep the last N
  * characters, others replaced by '*'), "email-domain" (local part
@@ -130,10 +131,21 @@ int mask_style_parse(const char *name, enum mask_style *out);
  * the rules explicitly list "detect": {"on": "off"}). */
 int mask_engine_text_detectors(const struct mask_engine *e);
 
-/* The tokenization key: a private file (conf_check_secret_file), its bytes
- * used as they are (at least 16). Returns 0, or -1 with err. *key is
- * malloc'd. */
-int mask_key_load(const char *path, uint8_t **key, size_t *keylen, char *err,
-    size_t errlen);
+/* The tokenization key, read by this one function for pgward-relay
+ * (mask-key) and pgward-mask (--key), so one file gives one key: a
+ * private regular file (conf_check_secret_file: no group or other
+ * access) of MASK_KEY_MIN to MASK_KEY_MAX bytes after one trailing line
+ * end ("\n" or "\r\n", as echo or an editor leaves) is dropped; every
+ * other byte is key, used as it is. */
+#define MASK_KEY_MIN 32
+#define MASK_KEY_MAX 4096
+struct mask_key_result {
+	uint8_t *key;		/* malloc'd; NULL on error */
+	size_t len;
+	char *error;		/* NULL on success, else "PATH: reason" */
+};
+struct mask_key_result mask_key_read(const char *path);
+/* Wipes and frees the key and the error. */
+void mask_key_result_free(struct mask_key_result r);
 
 #endif

@@ -6,6 +6,243 @@
 
 #include "conf.h"
 
+static int set_connection(const struct conf_key *k, void *field,
+    const char *value, char *err, size_t errlen);
+static void free_connections(void *field);
+static int set_grant(const struct conf_key *k, void *field, const char *value,
+    char *err, size_t errlen);
+static void free_grants(void *field);
+static int split_list(const char *value, char ***out, int *n, char *err,
+    size_t errlen);
+static char *next_word(const char *value, const char **rest);
+static const struct relay_connection *find_connection(
+    const struct relay_connections *cs, const char *name);
+static char *config_validate(const struct relay_config *c, conf_seen seen);
+
+static const struct conf_type connection_list = { set_connection, free_connections };
+static const struct conf_type grant_list = { set_grant, free_grants };
+
+static const struct conf_choice audit_parameters[] = {
+	{ "raw", 0 }, { "redacted", 1 }, { NULL, 0 }
+};
+
+/* A key written again replaces its value (lists add to it). */
+#define S struct relay_config
+const struct conf_key relay_config_keys[] = {
+	CONF_LIST("listen", S, listen_tcp, .max = RELAY_MAX_LISTEN),
+	CONF_LIST("listen-unix", S, listen_unix, .max = RELAY_MAX_LISTEN),
+	CONF_STRING("tls-cert", S, tls_cert),
+	CONF_STRING("tls-key", S, tls_key),
+	CONF_STRING("tls-ciphers", S, tls_ciphers),
+	CONF_STRING("auth-socket", S, auth_socket, .flags = CONF_REQUIRED),
+	CONF_INT("auth-timeout-ms", S, auth_timeout_ms, .def = "2000",
+	    .min = 10, .max = 600000),
+	CONF_STRING("mask-key", S, mask_key),
+	CONF_STRING("filter-socket", S, filter_socket),
+	CONF_STRING("filter-generation-file", S, filter_generation_file),
+	CONF_INT("filter-timeout-ms", S, filter_timeout_ms, .def = "2000",
+	    .min = 10, .max = 600000),
+	CONF_INT("review-poll-ms", S, review_poll_ms, .def = "250",
+	    .min = 10, .max = 10000),
+	CONF_STRING_OFF("audit-socket", S, audit_socket),
+	CONF_INT("audit-timeout-ms", S, audit_timeout_ms, .def = "2000",
+	    .min = 10, .max = 600000),
+	CONF_INT("audit-max-sql-bytes", S, audit_max_sql_bytes, .def = "262144",
+	    .min = 64, .max = 512 * 1024),
+	CONF_INT("audit-max-param-bytes", S, audit_max_param_bytes, .def = "4096",
+	    .min = 0, .max = 256 * 1024),
+	CONF_CHOICE("audit-parameters", S, audit_redact_params, .def = "raw",
+	    .arg = audit_parameters),
+	CONF_STRING("passfile", S, passfile),
+	CONF_ROW("connection", connection_list, S, connections, struct relay_connections,
+	    .flags = CONF_REQUIRED),
+	CONF_ROW("allow", grant_list, S, grants, struct relay_grants),
+	CONF_INT("max-sessions", S, max_sessions, .def = "100",
+	    .min = 1, .max = 100000),
+	CONF_INT("startup-timeout-ms", S, startup_timeout_ms, .def = "10000",
+	    .min = 100, .max = 600000),
+	CONF_INT("upstream-timeout-s", S, upstream_timeout_s, .def = "10",
+	    .min = 1, .max = 600),
+	CONF_LONG("max-message-size", S, max_message_size,
+	    .def = "268435456" /* 256 MiB */, .min = 1024, .max = 0x3fffffff),
+	CONF_INT("shutdown-timeout-s", S, shutdown_timeout_s, .def = "30",
+	    .min = 0, .max = 86400),
+	{ .name = NULL }
+};
+#undef S
+
+struct relay_config_result
+relay_config_load(const char *path)
+{
+	struct relay_config_result r = { NULL, NULL };
+	struct relay_config *c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		r.error = strdup("out of memory");
+		return r;
+	}
+	char err[1024];
+	conf_seen seen;
+	if (conf_load(path, relay_config_keys, c, &seen, err, sizeof err) != 0) {
+		relay_config_free(c);
+		r.error = strdup(err);
+		return r;
+	}
+	char *verr = config_validate(c, seen);
+	if (verr != NULL) {
+		snprintf(err, sizeof err, "%s: %s", path, verr);
+		free(verr);
+		relay_config_free(c);
+		r.error = strdup(err);
+		return r;
+	}
+	c->audit_off = c->audit_socket == NULL;
+	r.config = c;
+	return r;
+}
+
+void
+relay_config_free(struct relay_config *c)
+{
+	if (c == NULL)
+		return;
+	conf_free(relay_config_keys, c);
+	free(c);
+}
+
+void
+relay_config_result_free(struct relay_config_result *r)
+{
+	relay_config_free(r->config);
+	free(r->error);
+	r->config = NULL;
+	r->error = NULL;
+}
+
+static char *
+config_validate(const struct relay_config *c, conf_seen seen)
+{
+	char buf[512];
+	if (c->listen_tcp.n == 0 && c->listen_unix.n == 0)
+		return strdup("no listen or listen-unix line");
+	if ((c->tls_cert == NULL) != (c->tls_key == NULL))
+		return strdup("tls-cert and tls-key go together");
+	if (!conf_is_set(relay_config_keys, seen, "audit-socket"))
+		return strdup("no audit-socket line (pgward-logd's socket; \"audit-socket off\" "
+		    "runs without an audit trail)");
+	for (int i = 0; i < c->grants.n; i++) {
+		const char *cn = c->grants.v[i].connection;
+		if (strcmp(cn, "*") != 0 && relay_config_connection(c, cn) == NULL) {
+			snprintf(buf, sizeof buf, "allow names unknown connection \"%s\"", cn);
+			return strdup(buf);
+		}
+	}
+	return NULL;
+}
+
+static int
+set_connection(const struct conf_key *k, void *field, const char *value,
+    char *err, size_t errlen)
+{
+	(void)k;
+	struct relay_connections *cs = field;
+	const char *rest;
+	char *name = next_word(value, &rest);
+	if (name == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (*rest == '\0') {
+		free(name);
+		snprintf(err, errlen, "expected NAME CONNINFO");
+		return -1;
+	}
+	if (find_connection(cs, name) != NULL) {
+		snprintf(err, errlen, "\"%s\" defined twice", name);
+		free(name);
+		return -1;
+	}
+	if (strstr(rest, "password") != NULL || strstr(rest, "user=") != NULL) {
+		snprintf(err, errlen, "\"%s\": the conninfo must not hold a user "
+		    "or password (roles come from the client, passwords from the passfile)", name);
+		free(name);
+		return -1;
+	}
+	char *conninfo = strdup(rest);
+	struct relay_connection *nv = conninfo == NULL ? NULL :
+	    realloc(cs->v, (size_t)(cs->n + 1) * sizeof *nv);
+	if (nv == NULL) {
+		free(name);
+		free(conninfo);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	cs->v = nv;
+	nv[cs->n++] = (struct relay_connection){ name, conninfo };
+	return 0;
+}
+
+static void
+free_connections(void *field)
+{
+	struct relay_connections *cs = field;
+	for (int i = 0; i < cs->n; i++) {
+		free(cs->v[i].name);
+		free(cs->v[i].conninfo);
+	}
+	free(cs->v);
+	cs->v = NULL;
+	cs->n = 0;
+}
+
+static int
+set_grant(const struct conf_key *k, void *field, const char *value, char *err,
+    size_t errlen)
+{
+	(void)k;
+	struct relay_grants *gs = field;
+	const char *rest, *rest2;
+	char *conn = next_word(value, &rest);
+	char *role = conn == NULL ? NULL : next_word(rest, &rest2);
+	if (role == NULL) {
+		free(conn);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (*role == '\0' || *rest2 == '\0') {
+		free(conn);
+		free(role);
+		snprintf(err, errlen, "expected CONNECTION ROLE GROUP[,GROUP...]");
+		return -1;
+	}
+	struct relay_grant *nv = realloc(gs->v, (size_t)(gs->n + 1) * sizeof *nv);
+	if (nv == NULL) {
+		free(conn);
+		free(role);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	gs->v = nv;
+	struct relay_grant *g = &nv[gs->n++];
+	*g = (struct relay_grant){ .connection = conn, .role = role };
+	return split_list(rest2, &g->groups, &g->ngroups, err, errlen);
+}
+
+static void
+free_grants(void *field)
+{
+	struct relay_grants *gs = field;
+	for (int i = 0; i < gs->n; i++) {
+		free(gs->v[i].connection);
+		free(gs->v[i].role);
+		for (int j = 0; j < gs->v[i].ngroups; j++)
+			free(gs->v[i].groups[j]);
+		free(gs->v[i].groups);
+	}
+	free(gs->v);
+	gs->v = NULL;
+	gs->n = 0;
+}
+
 static int
 split_list(const char *value, char ***out, int *n, char *err, size_t errlen)
 {
@@ -49,287 +286,27 @@ next_word(const char *value, const char **rest)
 	return w;
 }
 
-static int
-add_connection(struct relay_config *c, const char *value, char *err, size_t errlen)
+static const struct relay_connection *
+find_connection(const struct relay_connections *cs, const char *name)
 {
-	const char *rest;
-	char *name = next_word(value, &rest);
-	if (name == NULL || *name == '\0' || *rest == '\0') {
-		free(name);
-		snprintf(err, errlen, "usage: connection NAME CONNINFO");
-		return -1;
-	}
-	if (relay_config_connection(c, name) != NULL) {
-		snprintf(err, errlen, "connection \"%s\" defined twice", name);
-		free(name);
-		return -1;
-	}
-	if (strstr(rest, "password") != NULL || strstr(rest, "user=") != NULL) {
-		snprintf(err, errlen, "connection \"%s\": the conninfo must not hold a user "
-		    "or password (roles come from the client, passwords from the passfile)", name);
-		free(name);
-		return -1;
-	}
-	struct relay_connection *nv = realloc(c->connections,
-	    (size_t)(c->nconnections + 1) * sizeof *nv);
-	if (nv == NULL) {
-		free(name);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	c->connections = nv;
-	nv[c->nconnections].name = name;
-	nv[c->nconnections].conninfo = strdup(rest);
-	c->nconnections++;
-	return 0;
-}
-
-static int
-add_grant(struct relay_config *c, const char *value, char *err, size_t errlen)
-{
-	const char *rest, *rest2;
-	char *conn = next_word(value, &rest);
-	char *role = next_word(rest, &rest2);
-	if (*conn == '\0' || *role == '\0' || *rest2 == '\0') {
-		free(conn);
-		free(role);
-		snprintf(err, errlen, "usage: allow CONNECTION ROLE GROUP[,GROUP...]");
-		return -1;
-	}
-	struct relay_grant *nv = realloc(c->grants, (size_t)(c->ngrants + 1) * sizeof *nv);
-	if (nv == NULL) {
-		free(conn);
-		free(role);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	c->grants = nv;
-	struct relay_grant *g = &nv[c->ngrants];
-	memset(g, 0, sizeof *g);
-	g->connection = conn;
-	g->role = role;
-	c->ngrants++;
-	return split_list(rest2, &g->groups, &g->ngroups, err, errlen);
-}
-
-static int
-set_int(int *slot, const char *value, long min, long max, char *err, size_t errlen)
-{
-	long v;
-	if (conf_parse_long(value, min, max, &v, err, errlen) != 0)
-		return -1;
-	*slot = (int)v;
-	return 0;
-}
-
-static int
-config_line(void *ctx, const char *key, const char *value, char *err, size_t errlen)
-{
-	struct relay_config *c = ctx;
-	if (strcmp(key, "listen") == 0 || strcmp(key, "listen-unix") == 0) {
-		int is_tcp = key[6] == '\0';
-		char **slots = is_tcp ? c->listen_tcp : c->listen_unix;
-		int *n = is_tcp ? &c->nlisten_tcp : &c->nlisten_unix;
-		if (*n == RELAY_MAX_LISTEN) {
-			snprintf(err, errlen, "too many %s lines", key);
-			return -1;
-		}
-		slots[*n] = NULL;
-		if (conf_set_string(&slots[*n], value, err, errlen) != 0)
-			return -1;
-		(*n)++;
-		return 0;
-	}
-	if (strcmp(key, "tls-cert") == 0)
-		return conf_set_string(&c->tls_cert, value, err, errlen);
-	if (strcmp(key, "tls-key") == 0)
-		return conf_set_string(&c->tls_key, value, err, errlen);
-	if (strcmp(key, "tls-ciphers") == 0)
-		return conf_set_string(&c->tls_ciphers, value, err, errlen);
-	if (strcmp(key, "auth-socket") == 0)
-		return conf_set_string(&c->auth_socket, value, err, errlen);
-	if (strcmp(key, "auth-timeout-ms") == 0)
-		return set_int(&c->auth_timeout_ms, value, 10, 600000, err, errlen);
-	if (strcmp(key, "mask-key") == 0)
-		return conf_set_string(&c->mask_key, value, err, errlen);
-	if (strcmp(key, "filter-socket") == 0)
-		return conf_set_string(&c->filter_socket, value, err, errlen);
-	if (strcmp(key, "filter-generation-file") == 0)
-		return conf_set_string(&c->filter_generation_file, value, err, errlen);
-	if (strcmp(key, "filter-timeout-ms") == 0)
-		return set_int(&c->filter_timeout_ms, value, 10, 600000, err, errlen);
-	if (strcmp(key, "review-poll-ms") == 0)
-		return set_int(&c->review_poll_ms, value, 10, 10000, err, errlen);
-	if (strcmp(key, "audit-socket") == 0) {
-		c->audit_off = strcmp(value, "off") == 0;
-		if (c->audit_off) {
-			free(c->audit_socket);
-	free(c->filter_socket);
-	free(c->mask_key);
-	free(c->filter_generation_file);
-			c->audit_socket = NULL;
-			return 0;
-		}
-		return conf_set_string(&c->audit_socket, value, err, errlen);
-	}
-	if (strcmp(key, "audit-timeout-ms") == 0)
-		return set_int(&c->audit_timeout_ms, value, 10, 600000, err, errlen);
-	if (strcmp(key, "audit-max-sql-bytes") == 0)
-		return set_int(&c->audit_max_sql_bytes, value, 64, 512 * 1024, err, errlen);
-	if (strcmp(key, "audit-max-param-bytes") == 0)
-		return set_int(&c->audit_max_param_bytes, value, 0, 256 * 1024, err, errlen);
-	if (strcmp(key, "audit-parameters") == 0) {
-		if (strcmp(value, "raw") == 0 || strcmp(value, "redacted") == 0) {
-			c->audit_redact_params = value[0] == 'r' && value[1] == 'e';
-			return 0;
-		}
-		snprintf(err, errlen, "audit-parameters is raw or redacted, not \"%s\"", value);
-		return -1;
-	}
-	if (strcmp(key, "passfile") == 0)
-		return conf_set_string(&c->passfile, value, err, errlen);
-	if (strcmp(key, "connection") == 0)
-		return add_connection(c, value, err, errlen);
-	if (strcmp(key, "allow") == 0)
-		return add_grant(c, value, err, errlen);
-	if (strcmp(key, "max-sessions") == 0)
-		return set_int(&c->max_sessions, value, 1, 100000, err, errlen);
-	if (strcmp(key, "startup-timeout-ms") == 0)
-		return set_int(&c->startup_timeout_ms, value, 100, 600000, err, errlen);
-	if (strcmp(key, "upstream-timeout-s") == 0)
-		return set_int(&c->upstream_timeout_s, value, 1, 600, err, errlen);
-	if (strcmp(key, "shutdown-timeout-s") == 0)
-		return set_int(&c->shutdown_timeout_s, value, 0, 86400, err, errlen);
-	if (strcmp(key, "max-message-size") == 0) {
-		if (conf_parse_long(value, 1024, 0x3fffffff, &c->max_message_size, err, errlen) != 0)
-			return -1;
-		return 0;
-	}
-	snprintf(err, errlen, "unknown key \"%s\"", key);
-	return -1;
-}
-
-static char *
-config_validate(const struct relay_config *c)
-{
-	char buf[512];
-	if (c->nlisten_tcp == 0 && c->nlisten_unix == 0)
-		return strdup("no listen or listen-unix line");
-	if ((c->tls_cert == NULL) != (c->tls_key == NULL))
-		return strdup("tls-cert and tls-key go together");
-	if (c->auth_socket == NULL)
-		return strdup("no auth-socket line");
-	if (c->nconnections == 0)
-		return strdup("no connection line");
-	if (c->audit_socket == NULL && !c->audit_off)
-		return strdup("no audit-socket line (pgward-logd's socket; \"audit-socket off\" "
-		    "runs without an audit trail)");
-	for (int i = 0; i < c->ngrants; i++) {
-		const char *cn = c->grants[i].connection;
-		if (strcmp(cn, "*") != 0 && relay_config_connection(c, cn) == NULL) {
-			snprintf(buf, sizeof buf, "allow names unknown connection \"%s\"", cn);
-			return strdup(buf);
-		}
-	}
+	for (int i = 0; i < cs->n; i++)
+		if (strcmp(cs->v[i].name, name) == 0)
+			return &cs->v[i];
 	return NULL;
-}
-
-struct relay_config_result
-relay_config_load(const char *path)
-{
-	struct relay_config_result r = { NULL, NULL };
-	struct relay_config *c = calloc(1, sizeof *c);
-	if (c == NULL) {
-		r.error = strdup("out of memory");
-		return r;
-	}
-	c->auth_timeout_ms = 2000;
-	c->audit_timeout_ms = 2000;
-	c->filter_timeout_ms = 2000;
-	c->review_poll_ms = 250;
-	c->audit_max_sql_bytes = 256 * 1024;
-	c->audit_max_param_bytes = 4096;
-	c->max_sessions = 100;
-	c->startup_timeout_ms = 10000;
-	c->upstream_timeout_s = 10;
-	c->max_message_size = 256L * 1024 * 1024;
-	c->shutdown_timeout_s = 30;
-	char err[1024];
-	if (conf_parse_file(path, config_line, c, err, sizeof err) != 0) {
-		relay_config_free(c);
-		r.error = strdup(err);
-		return r;
-	}
-	char *verr = config_validate(c);
-	if (verr != NULL) {
-		snprintf(err, sizeof err, "%s: %s", path, verr);
-		free(verr);
-		relay_config_free(c);
-		r.error = strdup(err);
-		return r;
-	}
-	r.config = c;
-	return r;
-}
-
-void
-relay_config_free(struct relay_config *c)
-{
-	if (c == NULL)
-		return;
-	for (int i = 0; i < c->nlisten_tcp; i++)
-		free(c->listen_tcp[i]);
-	for (int i = 0; i < c->nlisten_unix; i++)
-		free(c->listen_unix[i]);
-	free(c->tls_cert);
-	free(c->tls_key);
-	free(c->tls_ciphers);
-	free(c->auth_socket);
-	free(c->audit_socket);
-	free(c->filter_socket);
-	free(c->mask_key);
-	free(c->filter_generation_file);
-	free(c->passfile);
-	for (int i = 0; i < c->nconnections; i++) {
-		free(c->connections[i].name);
-		free(c->connections[i].conninfo);
-	}
-	free(c->connections);
-	for (int i = 0; i < c->ngrants; i++) {
-		free(c->grants[i].connection);
-		free(c->grants[i].role);
-		for (int j = 0; j < c->grants[i].ngroups; j++)
-			free(c->grants[i].groups[j]);
-		free(c->grants[i].groups);
-	}
-	free(c->grants);
-	free(c);
-}
-
-void
-relay_config_result_free(struct relay_config_result *r)
-{
-	relay_config_free(r->config);
-	free(r->error);
-	r->config = NULL;
-	r->error = NULL;
 }
 
 const struct relay_connection *
 relay_config_connection(const struct relay_config *c, const char *name)
 {
-	for (int i = 0; i < c->nconnections; i++)
-		if (strcmp(c->connections[i].name, name) == 0)
-			return &c->connections[i];
-	return NULL;
+	return find_connection(&c->connections, name);
 }
 
 int
 relay_config_may_assume(const struct relay_config *c, const char *connection,
     const char *role, const char *const *groups, int ngroups)
 {
-	for (int i = 0; i < c->ngrants; i++) {
-		const struct relay_grant *g = &c->grants[i];
+	for (int i = 0; i < c->grants.n; i++) {
+		const struct relay_grant *g = &c->grants.v[i];
 		if (strcmp(g->connection, "*") != 0 && strcmp(g->connection, connection) != 0)
 			continue;
 		if (strcmp(g->role, role) != 0)

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "conf.h"
+
 #define RELAY_MAX_LISTEN 16
 
 /* An upstream connection, named by the client's startup "database". */
@@ -19,11 +21,20 @@ struct relay_grant {
 	int ngroups;
 };
 
+struct relay_connections {
+	struct relay_connection *v;
+	int n;
+};
+
+struct relay_grants {
+	struct relay_grant *v;
+	int n;
+};
+
+/* Each field is set by one key of relay_config_keys (relay/config.c). */
 struct relay_config {
-	char *listen_tcp[RELAY_MAX_LISTEN];
-	int nlisten_tcp;
-	char *listen_unix[RELAY_MAX_LISTEN];
-	int nlisten_unix;
+	struct conf_list listen_tcp;	/* at most RELAY_MAX_LISTEN */
+	struct conf_list listen_unix;
 	char *tls_cert;
 	char *tls_key;
 	char *tls_ciphers;
@@ -34,17 +45,15 @@ struct relay_config {
 	int filter_timeout_ms;
 	int review_poll_ms;
 	char *audit_socket;	/* NULL when audit-socket is off */
-	int audit_off;
+	int audit_off;		/* derived: audit-socket off */
 	int audit_timeout_ms;
 	int audit_redact_params;
 	int audit_max_sql_bytes;
 	int audit_max_param_bytes;
 	int auth_timeout_ms;
 	char *passfile;
-	struct relay_connection *connections;
-	int nconnections;
-	struct relay_grant *grants;
-	int ngrants;
+	struct relay_connections connections;
+	struct relay_grants grants;
 	int max_sessions;
 	int startup_timeout_ms;
 	int upstream_timeout_s;
@@ -56,6 +65,9 @@ struct relay_config_result {
 	struct relay_config *config;
 	char *error;		/* NULL on success */
 };
+
+/* The key table, for tests that walk every key. */
+extern const struct conf_key relay_config_keys[];
 
 struct relay_config_result relay_config_load(const char *path);
 void relay_config_free(struct relay_config *c);

@@ -17,14 +17,84 @@ prepared_free(void *p)
 	free(s);
 }
 
-static void
-portal_free(void *p)
+void
+row_shape_unref(struct row_shape *s)
 {
-	struct portal *o = p;
+	if (s == NULL || --s->refs > 0)
+		return;
+	for (int i = 0; i < s->nfields; i++)
+		free(s->fields[i].label);
+	free(s->fields);
+	if (s->derived_free != NULL)
+		s->derived_free(s->derived);
+	free(s);
+}
+
+/* NULL for a malformed RowDescription (or out of memory). */
+static struct row_shape *
+row_shape_parse(const uint8_t *body, size_t len)
+{
+	struct pgread r;
+	pgread_init(&r, body, len);
+	int n = (int16_t)pgread_u16(&r);
+	if (r.failed || n < 0)
+		return NULL;
+	struct row_shape *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return NULL;
+	s->refs = 1;
+	s->fields = calloc((size_t)n + 1, sizeof *s->fields);
+	if (s->fields == NULL) {
+		free(s);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *label = pgread_str(&r);
+		struct row_field *f = &s->fields[i];
+		f->table_oid = pgread_u32(&r);
+		f->attnum = (int16_t)pgread_u16(&r);
+		f->type_oid = pgread_u32(&r);
+		pgread_u16(&r);
+		pgread_u32(&r);
+		f->format = (int16_t)pgread_u16(&r);
+		if (r.failed || (f->label = strdup(label)) == NULL)
+			break;
+		s->nfields++;
+	}
+	if (s->nfields != n || !pgread_end(&r)) {
+		row_shape_unref(s);
+		return NULL;
+	}
+	return s;
+}
+
+static struct row_shape *
+row_shape_none(void)
+{
+	struct row_shape *s = calloc(1, sizeof *s);
+	if (s != NULL) {
+		s->refs = 1;
+		s->nfields = -1;
+	}
+	return s;
+}
+
+static void
+portal_unref(struct portal *o)
+{
+	if (o == NULL || --o->refs > 0)
+		return;
+	row_shape_unref(o->shape);
 	free(o->statement);
 	free(o->sql);
 	json_decref(o->params);
 	free(o);
+}
+
+static void
+portal_free(void *p)
+{
+	portal_unref(p);
 }
 
 int
@@ -41,9 +111,37 @@ extended_init(struct extended *x, int redact_params, size_t max_param_bytes)
 	return 0;
 }
 
+static struct owed *
+owed_front(const struct extended *x)
+{
+	return x->owed_count ? &x->owed[x->owed_head] : NULL;
+}
+
+static void
+owed_pop(struct extended *x)
+{
+	struct owed *o = owed_front(x);
+	if (o == NULL)
+		return;
+	portal_unref(o->portal);
+	x->owed_head = (x->owed_head + 1) % x->owed_cap;
+	x->owed_count--;
+}
+
+static void
+query_shape_set(struct extended *x, struct row_shape *s)
+{
+	row_shape_unref(x->query_shape);
+	x->query_shape = s;
+}
+
 void
 extended_free(struct extended *x)
 {
+	while (x->owed_count > 0)
+		owed_pop(x);
+	free(x->owed);
+	query_shape_set(x, NULL);
 	strmap_free(&x->statements);
 	strmap_free(&x->portals);
 }
@@ -200,6 +298,8 @@ extended_bind(struct extended *x, const uint8_t *body, size_t len, char *err, si
 		return EXT_UNKNOWN;
 	}
 	struct portal *o = calloc(1, sizeof *o);
+	if (o != NULL)
+		o->refs = 1;
 	if (o == NULL || (o->statement = strdup(stmt)) == NULL || (o->sql = strdup(s->sql)) == NULL) {
 		if (o != NULL)
 			portal_free(o);
@@ -273,6 +373,203 @@ void
 extended_ready(struct extended *x, char status)
 {
 	x->readies_received++;
+	x->last_status = status;
 	if (status == 'I')
 		strmap_remove_if(&x->portals, bound_before, &x->readies_received);
+}
+
+/* ---- what the server owes ---- */
+
+static const char *
+portal_name_of(char type, const uint8_t *body, size_t len)
+{
+	/* Bind: the portal name first; Describe: 'S' or 'P' then the name;
+	 * Execute: the portal name first. Malformed: NULL (the caller's own
+	 * parse of the message refuses it). */
+	const uint8_t *p = body;
+	size_t n = len;
+	if (type == 'D') {
+		if (len < 2 || body[0] != 'P')
+			return NULL;
+		p++;
+		n--;
+	}
+	if (memchr(p, 0, n) == NULL)
+		return NULL;
+	return (const char *)p;
+}
+
+int
+extended_owe(struct extended *x, char type, const uint8_t *body, size_t len, int injected)
+{
+	struct owed o = { .injected = injected };
+	switch (type) {
+	case 'P': o.kind = OWED_PARSE; break;
+	case 'B': o.kind = OWED_BIND; break;
+	case 'D':
+		o.kind = len >= 1 && body[0] == 'S' ? OWED_DESCRIBE_STATEMENT : OWED_DESCRIBE_PORTAL;
+		break;
+	case 'E': o.kind = OWED_EXECUTE; break;
+	case 'C': o.kind = OWED_CLOSE; break;
+	case 'S': o.kind = OWED_SYNC; break;
+	case 'Q': o.kind = OWED_QUERY; break;
+	case 'F': o.kind = OWED_FUNCTION; break;
+	default: return 0;
+	}
+	if (type == 'B' || type == 'E' || o.kind == OWED_DESCRIBE_PORTAL) {
+		const char *name = portal_name_of(type, body, len);
+		o.portal = name ? strmap_get(&x->portals, name) : NULL;
+		if (o.portal != NULL) {
+			o.portal->refs++;
+			if (o.kind == OWED_DESCRIBE_PORTAL)
+				o.portal->described = 1;
+		}
+	}
+	if (x->owed_count == x->owed_cap) {
+		size_t ncap = x->owed_cap ? x->owed_cap * 2 : 16;
+		struct owed *n = malloc(ncap * sizeof *n);
+		if (n == NULL) {
+			portal_unref(o.portal);
+			return -1;
+		}
+		for (size_t i = 0; i < x->owed_count; i++)
+			n[i] = x->owed[(x->owed_head + i) % x->owed_cap];
+		free(x->owed);
+		x->owed = n;
+		x->owed_cap = ncap;
+		x->owed_head = 0;
+	}
+	x->owed[(x->owed_head + x->owed_count) % x->owed_cap] = o;
+	x->owed_count++;
+	return 0;
+}
+
+static int
+ends_at_ready(enum owed_kind k)
+{
+	return k == OWED_SYNC || k == OWED_QUERY || k == OWED_FUNCTION;
+}
+
+/* Describe answers: ParameterDescription (statements), then
+ * RowDescription or NoData. */
+static int
+on_describe_answer(struct extended *x, struct owed *o, char type, const uint8_t *body,
+    size_t len, int *swallow)
+{
+	*swallow = o->injected;
+	if (type == 't')
+		return o->kind == OWED_DESCRIBE_STATEMENT ? 0 : -1;
+	struct row_shape *s = type == 'T' ? row_shape_parse(body, len) : row_shape_none();
+	if (s == NULL)
+		return -1;
+	if (o->kind == OWED_DESCRIBE_PORTAL && o->portal != NULL) {
+		row_shape_unref(o->portal->shape);
+		o->portal->shape = s;
+	} else {
+		row_shape_unref(s);
+	}
+	owed_pop(x);
+	return 0;
+}
+
+int
+extended_on_server(struct extended *x, char type, const uint8_t *msg, size_t len, int *swallow)
+{
+	const uint8_t *body = msg + 5;
+	size_t blen = len - 5;
+	struct owed *o = owed_front(x);
+	*swallow = 0;
+	switch (type) {
+	case '1':
+	case '2':
+	case '3': {
+		enum owed_kind want = type == '1' ? OWED_PARSE : type == '2' ? OWED_BIND : OWED_CLOSE;
+		if (o == NULL || o->kind != want)
+			return -1;
+		*swallow = o->injected;
+		owed_pop(x);
+		return 0;
+	}
+	case 't':
+	case 'n':
+	case 'T':
+		if (o != NULL && (o->kind == OWED_DESCRIBE_STATEMENT || o->kind == OWED_DESCRIBE_PORTAL))
+			return on_describe_answer(x, o, type, body, blen, swallow);
+		if (type == 'T' && o != NULL && o->kind == OWED_QUERY) {
+			struct row_shape *s = row_shape_parse(body, blen);
+			query_shape_set(x, s);
+			return s != NULL ? 0 : -1;
+		}
+		return -1;
+	case 'C':
+	case 'I':
+	case 's':
+		if (o == NULL)
+			return -1;
+		if (o->kind == OWED_EXECUTE) {
+			*swallow = o->injected;
+			owed_pop(x);
+			return 0;
+		}
+		if (o->kind == OWED_QUERY && type != 's') {
+			query_shape_set(x, NULL);
+			return 0;
+		}
+		return -1;
+	case 'E':
+		query_shape_set(x, NULL);
+		if (o == NULL || ends_at_ready(o->kind))
+			return 0;
+		/* The server skips everything up to the Sync. */
+		while ((o = owed_front(x)) != NULL && !ends_at_ready(o->kind))
+			owed_pop(x);
+		return 0;
+	case 'Z':
+		query_shape_set(x, NULL);
+		while ((o = owed_front(x)) != NULL) {
+			int last = ends_at_ready(o->kind);
+			*swallow = o->injected;
+			owed_pop(x);
+			if (last)
+				return 0;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+struct row_shape *
+extended_row_shape(const struct extended *x)
+{
+	const struct owed *o = owed_front(x);
+	if (o == NULL)
+		return NULL;
+	if (o->kind == OWED_QUERY)
+		return x->query_shape;
+	if (o->kind == OWED_EXECUTE && o->portal != NULL)
+		return o->portal->shape;
+	return NULL;
+}
+
+int
+extended_needs_describe(const struct extended *x, const uint8_t *body, size_t len)
+{
+	const char *name = portal_name_of('E', body, len);
+	const struct portal *o = name ? strmap_get(&x->portals, name) : NULL;
+	return o != NULL && o->shape == NULL && !o->described;
+}
+
+int
+extended_ready_owed(const struct extended *x)
+{
+	for (size_t i = 0; i < x->owed_count; i++)
+		if (ends_at_ready(x->owed[(x->owed_head + i) % x->owed_cap].kind))
+			return 1;
+	return 0;
+}
+
+int
+extended_idle(const struct extended *x)
+{
+	return x->owed_count == 0;
 }

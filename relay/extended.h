@@ -1,10 +1,18 @@
 #ifndef PGWARD_RELAY_EXTENDED_H
 #define PGWARD_RELAY_EXTENDED_H
 
-/* What the relay remembers of the extended query protocol, so that an
- * Execute can be audited with its SQL and bound parameters: prepared
- * statements and portals in separate maps, by name (the unnamed ones
- * under ""). Names the relay does not know are refused (fail closed). */
+/* The one owner of the session's protocol state. What the relay
+ * remembers of the extended query protocol, so that an Execute can be
+ * audited with its SQL and bound parameters: prepared statements and
+ * portals in separate maps, by name (the unnamed ones under ""). Names
+ * the relay does not know are refused (fail closed).
+ *
+ * It also keeps, in order, what the server still owes an answer to (every
+ * Parse, Bind, Describe, Execute, Close, Sync, Query and FunctionCall
+ * sent), so the shape of every DataRow is known: a portal's row shape
+ * lives on the portal object that the Bind created (a later Bind or Close
+ * of the same name makes a new object; answers still owed keep the old
+ * one), and a Query's rows have the shape of its last RowDescription. */
 
 #include <jansson.h>
 #include <stddef.h>
@@ -22,7 +30,30 @@ struct prepared {
 	long max_rows;
 };
 
+/* What one RowDescription said (owned, reference counted: portals and
+ * answers still owed share it). */
+struct row_field {
+	char *label;
+	uint32_t table_oid;
+	int16_t attnum;
+	uint32_t type_oid;
+	int16_t format;
+};
+
+struct row_shape {
+	int refs;
+	int nfields;		/* -1: NoData (the statement returns no rows) */
+	struct row_field *fields;
+	/* What masking derived from the shape, and for which engine state. */
+	void *derived;
+	void (*derived_free)(void *);
+	uint64_t derived_generation;
+};
+
 struct portal {
+	int refs;
+	struct row_shape *shape;	/* NULL until a Describe of it is answered */
+	int described;		/* a Describe of it was sent */
 	char *statement;
 	char *sql;
 	json_t *params;		/* array, as recorded */
@@ -36,9 +67,23 @@ struct portal {
 	long max_rows;
 };
 
+enum owed_kind {
+	OWED_PARSE, OWED_BIND, OWED_DESCRIBE_STATEMENT, OWED_DESCRIBE_PORTAL,
+	OWED_EXECUTE, OWED_CLOSE, OWED_SYNC, OWED_QUERY, OWED_FUNCTION,
+};
+
+struct owed {
+	enum owed_kind kind;
+	int injected;		/* sent by the relay: its answer is not forwarded */
+	struct portal *portal;	/* Describe portal, Bind and Execute (a reference) */
+};
+
 struct extended {
 	struct strmap statements;
 	struct strmap portals;
+	struct owed *owed;
+	size_t owed_head, owed_count, owed_cap;
+	struct row_shape *query_shape;	/* the current RowDescription of a Query */
 	int redact_params;
 	int skip_params;	/* no audit trail: nothing to record */
 	size_t max_param_bytes;
@@ -46,6 +91,7 @@ struct extended {
 	 * the n-th ReadyForQuery answers the n-th of those. */
 	uint64_t syncs_sent;
 	uint64_t readies_received;
+	char last_status;	/* of the last ReadyForQuery: 'I', 'T' or 'E' */
 };
 
 int extended_init(struct extended *x, int redact_params, size_t max_param_bytes);
@@ -64,6 +110,31 @@ int extended_bind(struct extended *x, const uint8_t *body, size_t len, char *err
 int extended_execute(struct extended *x, const uint8_t *body, size_t len,
     struct portal **portal, const char **portal_name, uint32_t *max_rows, char *err, size_t errlen);
 int extended_close(struct extended *x, const uint8_t *body, size_t len, char *err, size_t errlen);
+/* What the client (or the relay, injected = 1) sent that the server will
+ * answer, in the order sent: type is the message type ('P', 'B', 'D',
+ * 'E', 'C', 'S', 'Q', 'F'; others owe nothing); body is the message body
+ * (for Bind, Describe and Execute the portal is looked up by name now).
+ * Returns 0 or -1 (out of memory). */
+int extended_owe(struct extended *x, char type, const uint8_t *body, size_t len, int injected);
+/* A server message: advances what is owed. *swallow is set when the
+ * message answers something the relay itself sent (never forwarded).
+ * Returns 0, or -1 when the message does not fit what is owed (the
+ * caller fails closed where that matters). */
+int extended_on_server(struct extended *x, char type, const uint8_t *msg, size_t len,
+    int *swallow);
+/* The row shape of a DataRow arriving now: the shape the answered
+ * Execute's portal was described with, or the Query's last
+ * RowDescription. NULL: unknown. */
+struct row_shape *extended_row_shape(const struct extended *x);
+/* An Execute (its body) of a portal whose shape is unknown and that no
+ * Describe was sent for: the relay describes it itself first. */
+int extended_needs_describe(const struct extended *x, const uint8_t *body, size_t len);
+/* A ReadyForQuery is owed (a Sync, Query or FunctionCall was sent). */
+int extended_ready_owed(const struct extended *x);
+/* Nothing is owed: every message sent was answered. */
+int extended_idle(const struct extended *x);
+void row_shape_unref(struct row_shape *s);
+
 /* A Query or Sync went to the server. */
 void extended_sync_sent(struct extended *x);
 /* A ReadyForQuery came back: outside a transaction block, the portals

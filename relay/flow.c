@@ -39,7 +39,8 @@ flow_replace(struct flow *f, const void *msg, size_t len)
 	uint8_t *r = realloc(f->replacement, len ? len : 1);
 	if (r == NULL)
 		return -1;
-	memcpy(r, msg, len);
+	if (len > 0)
+		memcpy(r, msg, len);
 	f->replacement = r;
 	f->replacement_len = len;
 	return 0;

@@ -48,8 +48,7 @@ struct child {
 struct relay {
 	const char *config_path;
 	int activated;		/* sockets came from systemd: not ours to unlink */
-	uint8_t mask_key[256];
-	size_t mask_key_len;
+	struct mask_key_result mask_key;	/* read once, before any session */
 	struct relay_config *cfg;
 	SSL_CTX *tls;
 	struct listener listeners[2 * RELAY_MAX_LISTEN];
@@ -67,30 +66,6 @@ on_session_signal(int sig)
 		session_cancel_requested = 1;
 	else
 		session_terminate_requested = 1;
-}
-
-/* The tokenization key is read once, before any session exists. */
-static int
-load_mask_key(const char *path, char *err, size_t errlen)
-{
-	if (conf_check_secret_file(path, err, errlen) != 0)
-		return -1;
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	size_t n = fread(relay.mask_key, 1, sizeof relay.mask_key, f);
-	int more = fgetc(f) != EOF;
-	fclose(f);
-	while (n > 0 && (relay.mask_key[n - 1] == '\n' || relay.mask_key[n - 1] == '\r'))
-		n--;
-	if (n < 32 || more) {
-		snprintf(err, errlen, "%s: the key must be 32 to 256 bytes", path);
-		return -1;
-	}
-	relay.mask_key_len = n;
-	return 0;
 }
 
 static SSL_CTX *
@@ -116,14 +91,14 @@ open_listeners(struct relay *r)
 		}
 		return;
 	}
-	for (int i = 0; i < r->cfg->nlisten_tcp; i++) {
-		int fd = sock_listen_tcp(r->cfg->listen_tcp[i], err, sizeof err);
+	for (size_t i = 0; i < r->cfg->listen_tcp.n; i++) {
+		int fd = sock_listen_tcp(r->cfg->listen_tcp.v[i], err, sizeof err);
 		if (fd < 0)
 			log_fatal(PGWARD_EXIT_TEMP, "%s", err);
 		r->listeners[r->nlisteners++] = (struct listener){ fd, 0 };
 	}
-	for (int i = 0; i < r->cfg->nlisten_unix; i++) {
-		int fd = sock_listen_unix(r->cfg->listen_unix[i], 0777, err, sizeof err);
+	for (size_t i = 0; i < r->cfg->listen_unix.n; i++) {
+		int fd = sock_listen_unix(r->cfg->listen_unix.v[i], 0777, err, sizeof err);
 		if (fd < 0)
 			log_fatal(PGWARD_EXIT_TEMP, "%s", err);
 		r->listeners[r->nlisteners++] = (struct listener){ fd, 1 };
@@ -234,8 +209,8 @@ run_child(int fd, const struct listener *l, struct relay_cancel_key key, int ove
 	s.is_unix = l->is_unix;
 	s.key = key;
 	s.over_limit = over_limit;
-	s.mask_key = relay.mask_key_len ? relay.mask_key : NULL;
-	s.mask_key_len = relay.mask_key_len;
+	s.mask_key = relay.mask_key.key;
+	s.mask_key_len = relay.mask_key.len;
 	describe_peer(fd, l->is_unix, s.client_addr, sizeof s.client_addr);
 	int rc = session_run(&s);
 	if (rc == 2) {
@@ -394,8 +369,9 @@ main(int argc, char **argv)
 	if (relay.cfg->passfile != NULL &&
 	    conf_check_secret_file(relay.cfg->passfile, err, sizeof err) != 0)
 		log_fatal(PGWARD_EXIT_USAGE, "passfile %s", err);
-	if (relay.cfg->mask_key != NULL && load_mask_key(relay.cfg->mask_key, err, sizeof err) != 0)
-		log_fatal(PGWARD_EXIT_USAGE, "mask-key %s", err);
+	if (relay.cfg->mask_key != NULL &&
+	    (relay.mask_key = mask_key_read(relay.cfg->mask_key)).error != NULL)
+		log_fatal(PGWARD_EXIT_USAGE, "mask-key %s", relay.mask_key.error);
 	if (o.check_only) {
 		printf("%s: configuration ok\n", o.config);
 		return 0;
@@ -413,10 +389,10 @@ main(int argc, char **argv)
 	sandbox_allow_dir_of(&sb, relay.cfg->passfile, SANDBOX_READ);
 	sandbox_allow_dir_of(&sb, relay.cfg->mask_key, SANDBOX_READ);
 	sandbox_allow_dir_of(&sb, relay.cfg->filter_generation_file, SANDBOX_READ);
-	for (int i = 0; i < relay.cfg->nlisten_unix; i++)
-		sandbox_allow_dir_of(&sb, relay.cfg->listen_unix[i], SANDBOX_SOCKDIR);
-	for (int i = 0; i < relay.cfg->nconnections; i++)
-		sandbox_allow_conninfo(&sb, relay.cfg->connections[i].conninfo);
+	for (size_t i = 0; i < relay.cfg->listen_unix.n; i++)
+		sandbox_allow_dir_of(&sb, relay.cfg->listen_unix.v[i], SANDBOX_SOCKDIR);
+	for (int i = 0; i < relay.cfg->connections.n; i++)
+		sandbox_allow_conninfo(&sb, relay.cfg->connections.v[i].conninfo);
 	sandbox_enter(&sb);
 	log_info("ready: %d listening sockets, TLS %s", relay.nlisteners,
 	    relay.tls ? "on" : "off");
@@ -445,8 +421,8 @@ main(int argc, char **argv)
 				accept_one(&relay.listeners[i]);
 	}
 	shutdown_sessions();
-	for (int i = 0; !relay.activated && i < relay.cfg->nlisten_unix; i++)
-		unlink(relay.cfg->listen_unix[i]);
+	for (size_t i = 0; !relay.activated && i < relay.cfg->listen_unix.n; i++)
+		unlink(relay.cfg->listen_unix.v[i]);
 	log_info("stopped");
 	relay_config_free(relay.cfg);
 	SSL_CTX_free(relay.tls);

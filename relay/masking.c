@@ -3,28 +3,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "extended.h"
+#include "mask/pgvalue.h"
 #include "pgproto.h"
 
-/* Types whose binary form is their text: masked as text either way. */
-static int
-text_like(uint32_t type_oid)
-{
-	return type_oid == 25 || type_oid == 1043 || type_oid == 1042 || type_oid == 19 ||
-	    type_oid == 114 || type_oid == 3802 || type_oid == 705;
-}
+static uint64_t masking_generations;
 
-static void
-shape_free(void *p)
+/* Whether a value of the type, in binary, can carry text a detector
+ * could find: text-likes, arrays and records (their elements), types the
+ * relay does not know (fail closed), and int8 (a card number fits). */
+static int
+carries_text(uint32_t type_oid)
 {
-	struct mask_shape *s = p;
-	if (s == NULL)
-		return;
-	for (int i = 0; i < s->nfields; i++)
-		free(s->names[i]);
-	free(s->names);
-	free(s->fields);
-	free(s);
+	enum pgvalue_kind k = pgvalue_kind(type_oid);
+	return k != PGVALUE_OTHER || type_oid == 20;
 }
 
 int
@@ -49,8 +43,8 @@ masking_init(struct masking *m, json_t *rules, const uint8_t *key, size_t keylen
 		if (json_is_string(t))
 			json_array_append(m->tables, t);
 	}
-	if (strmap_init(&m->catalog, free) != 0 || strmap_init(&m->statement_shapes, shape_free) != 0 ||
-	    strmap_init(&m->portal_shapes, shape_free) != 0) {
+	m->generation = ++masking_generations;
+	if (strmap_init(&m->catalog, free) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -63,15 +57,10 @@ masking_free(struct masking *m)
 {
 	mask_engine_free(m->engine);
 	strmap_free(&m->catalog);
-	strmap_free(&m->statement_shapes);
-	strmap_free(&m->portal_shapes);
-	for (int i = 0; i < m->ndescribes; i++)
-		free(m->describes[i]);
-	free(m->describes);
-	shape_free(m->current_owned);
-	shape_free(m->pending_execute_shape);
 	json_decref(m->columns_masked);
 	json_decref(m->tables);
+	pgvalue_free(&m->pv);
+	mask_buf_free(&m->out);
 	memset(m, 0, sizeof *m);
 }
 
@@ -118,12 +107,14 @@ masking_add_catalog_row(struct masking *m, const char *oid, const char *attnum,
 	snprintf(v, n, "%s.%s", schema, table);
 	memcpy(v + strlen(v) + 1, column, strlen(column) + 1);
 	strmap_put(&m->catalog, key, v);
+	m->generation = ++masking_generations;
 }
 
 void
 masking_clear_catalog(struct masking *m)
 {
 	strmap_clear(&m->catalog);
+	m->generation = ++masking_generations;
 }
 
 int
@@ -153,177 +144,73 @@ masking_add_catalog_message(struct masking *m, const uint8_t *msg, size_t len)
 
 /* ---- shapes ---- */
 
-static struct mask_shape *
-shape_from_row_description(struct masking *m, const uint8_t *body, size_t len)
+/* What masking derived from one row shape (cached on the shape). */
+struct mask_shape {
+	int nfields;
+	struct mask_field *fields;
+	int active;		/* any field masked or detected */
+};
+
+static void
+mask_shape_free(void *p)
 {
-	struct pgread r;
-	pgread_init(&r, body, len);
-	int n = (int16_t)pgread_u16(&r);
-	if (n < 0)
-		return NULL;
+	struct mask_shape *s = p;
+	if (s == NULL)
+		return;
+	free(s->fields);
+	free(s);
+}
+
+static struct mask_shape *
+derive(struct masking *m, const struct row_shape *rs)
+{
 	struct mask_shape *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return NULL;
-	s->nfields = n;
-	s->fields = calloc((size_t)n + 1, sizeof *s->fields);
-	s->names = calloc((size_t)n + 1, sizeof *s->names);
-	if (s->fields == NULL || s->names == NULL) {
-		shape_free(s);
+	s->nfields = rs->nfields;
+	s->fields = calloc((size_t)rs->nfields + 1, sizeof *s->fields);
+	if (s->fields == NULL) {
+		free(s);
 		return NULL;
 	}
-	for (int i = 0; i < n; i++) {
-		const char *label = pgread_str(&r);
-		uint32_t table_oid = pgread_u32(&r);
-		int16_t attnum = (int16_t)pgread_u16(&r);
-		uint32_t type_oid = pgread_u32(&r);
-		pgread_u16(&r);
-		pgread_u32(&r);
-		int16_t format = (int16_t)pgread_u16(&r);
-		if (r.failed)
-			break;
+	for (int i = 0; i < rs->nfields; i++) {
+		const struct row_field *rf = &rs->fields[i];
 		const char *table = NULL, *column = NULL;
-		if (table_oid != 0) {
+		if (rf->table_oid != 0) {
 			char key[64];
-			snprintf(key, sizeof key, "%u:%d", table_oid, attnum);
+			snprintf(key, sizeof key, "%u:%d", rf->table_oid, rf->attnum);
 			const char *v = strmap_get(&m->catalog, key);
 			if (v != NULL) {
 				table = v;
 				column = v + strlen(v) + 1;
 			}
 		}
-		s->fields[i].type_oid = type_oid;
-		s->fields[i].format = format;
-		s->fields[i].action = mask_column_action(m->engine, table, column, label,
-		    text_like(type_oid));
-		s->names[i] = strdup(label);
-	}
-	if (!pgread_end(&r)) {
-		shape_free(s);
-		return NULL;
+		struct mask_field *f = &s->fields[i];
+		f->type_oid = rf->type_oid;
+		f->format = rf->format;
+		/* In text format every value is text that can carry a masked
+		 * value (a card number in a bigint, an array, a record), so
+		 * content detection sees every one of them. */
+		f->action = mask_column_action(m->engine, table, column, rf->label,
+		    rf->format == 0 || carries_text(rf->type_oid));
+		if (f->action.style != MASK_NONE || f->action.detect)
+			s->active = 1;
 	}
 	return s;
 }
 
-static struct mask_shape *
-shape_copy(const struct mask_shape *src)
+/* The masking of a row shape, derived once per shape and engine state. */
+static const struct mask_shape *
+shape_for(struct masking *m, struct row_shape *rs)
 {
-	struct mask_shape *s = calloc(1, sizeof *s);
-	if (s == NULL)
-		return NULL;
-	s->nfields = src->nfields;
-	s->fields = calloc((size_t)src->nfields + 1, sizeof *s->fields);
-	s->names = calloc((size_t)src->nfields + 1, sizeof *s->names);
-	if (s->fields == NULL || s->names == NULL) {
-		shape_free(s);
-		return NULL;
-	}
-	memcpy(s->fields, src->fields, (size_t)src->nfields * sizeof *s->fields);
-	for (int i = 0; i < src->nfields; i++)
-		s->names[i] = strdup(src->names[i] ? src->names[i] : "");
-	return s;
-}
-
-static int
-shape_masks_anything(const struct mask_shape *s)
-{
-	for (int i = 0; i < s->nfields; i++)
-		if (s->fields[i].action.style != MASK_NONE || s->fields[i].action.detect)
-			return 1;
-	return 0;
-}
-
-static void
-set_current(struct masking *m, struct mask_shape *owned)
-{
-	shape_free(m->current_owned);
-	m->current_owned = owned;
-}
-
-/* ---- client side ---- */
-
-static void
-push_describe(struct masking *m, char kind, const char *name)
-{
-	char **n = realloc(m->describes, (size_t)(m->ndescribes + 1) * sizeof *n);
-	if (n == NULL)
-		return;
-	m->describes = n;
-	size_t len = strlen(name) + 2;
-	char *e = malloc(len);
-	if (e == NULL)
-		return;
-	e[0] = kind;
-	memcpy(e + 1, name, len - 1);
-	m->describes[m->ndescribes++] = e;
-}
-
-static char *
-pop_describe(struct masking *m)
-{
-	if (m->ndescribes == 0)
-		return NULL;
-	char *e = m->describes[0];
-	memmove(m->describes, m->describes + 1, (size_t)(m->ndescribes - 1) * sizeof *m->describes);
-	m->ndescribes--;
-	return e;
-}
-
-/* A Bind names the statement whose shape its portal gets, with the
- * result formats it asks for. */
-static void
-on_bind(struct masking *m, const uint8_t *body, size_t len)
-{
-	struct pgread r;
-	pgread_init(&r, body, len);
-	const char *portal = pgread_str(&r);
-	const char *stmt = pgread_str(&r);
-	uint16_t nf = pgread_u16(&r);
-	pgread_bytes(&r, (size_t)nf * 2);
-	uint16_t np = pgread_u16(&r);
-	for (int i = 0; i < np && !r.failed; i++) {
-		int32_t l = (int32_t)pgread_u32(&r);
-		if (l > 0)
-			pgread_bytes(&r, (size_t)l);
-	}
-	uint16_t nres = pgread_u16(&r);
-	const uint8_t *formats = pgread_bytes(&r, (size_t)nres * 2);
-	if (r.failed || portal == NULL || stmt == NULL)
-		return;
-	const struct mask_shape *ss = strmap_get(&m->statement_shapes, stmt);
-	if (ss == NULL) {
-		strmap_remove(&m->portal_shapes, portal);
-		return;
-	}
-	struct mask_shape *ps = shape_copy(ss);
-	if (ps == NULL)
-		return;
-	for (int i = 0; i < ps->nfields; i++) {
-		int16_t f = 0;
-		if (nres == 1)
-			f = (int16_t)(formats[0] << 8 | formats[1]);
-		else if (nres > 1 && i < nres)
-			f = (int16_t)(formats[2 * i] << 8 | formats[2 * i + 1]);
-		ps->fields[i].format = f;
-	}
-	strmap_put(&m->portal_shapes, portal, ps);
-}
-
-void
-masking_on_client(struct masking *m, char type, const uint8_t *body, size_t len)
-{
-	if (type == 'D' && len >= 2) {
-		const char *name = (const char *)body + 1;
-		if (memchr(name, 0, len - 1) != NULL)
-			push_describe(m, (char)body[0], name);
-	} else if (type == 'B') {
-		on_bind(m, body, len);
-	} else if (type == 'E' && memchr(body, 0, len) != NULL) {
-		/* The rows of this Execute have the portal's shape, unless a
-		 * RowDescription (from a Describe in the same batch) says more. */
-		const struct mask_shape *ps = strmap_get(&m->portal_shapes, (const char *)body);
-		shape_free(m->pending_execute_shape);
-		m->pending_execute_shape = ps ? shape_copy(ps) : NULL;
-	}
+	if (rs->derived != NULL && rs->derived_generation == m->generation)
+		return rs->derived;
+	if (rs->derived_free != NULL)
+		rs->derived_free(rs->derived);
+	rs->derived = derive(m, rs);
+	rs->derived_free = mask_shape_free;
+	rs->derived_generation = m->generation;
+	return rs->derived;
 }
 
 json_t *
@@ -358,9 +245,73 @@ note_masked(struct masking *m, const char *label)
 	json_array_append_new(m->columns_masked, json_string(label));
 }
 
+struct leaf_ctx {
+	struct masking *m;
+	const struct mask_action *action;
+};
+
+/* An int8 in binary as the decimal text the detectors read. */
+static size_t
+int8_text(const char *p, char out[24])
+{
+	int64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (int64_t)((uint64_t)v << 8 | (uint8_t)p[i]);
+	return (size_t)snprintf(out, 24, "%lld", (long long)v);
+}
+
+/* One scalar of a value (the value itself, or an element of an array or
+ * record at any depth). */
 static int
-mask_data_row(struct masking *m, const struct mask_shape *s, const uint8_t *msg, size_t len,
-    uint8_t **out, size_t *outlen)
+mask_leaf(void *arg, const struct pgvalue_leaf *leaf, struct mask_buf *out, int *out_null)
+{
+	const struct leaf_ctx *c = arg;
+	const struct mask_action *a = c->action;
+	if (leaf->binary && leaf->kind != PGVALUE_TEXT) {
+		/* A binary value of another type cannot be masked in place: NULL
+		 * is the only valid value that says nothing. Detection reads the
+		 * one such type a card number fits in, int8. */
+		if (a->style == MASK_NONE && leaf->kind == PGVALUE_OTHER) {
+			if (leaf->type != 20 || leaf->len != 8)
+				return 0;
+			char dec[24];
+			size_t n = int8_text(leaf->data, dec);
+			int rc = mask_value_buf(c->m->engine, a, dec, n, out, out_null);
+			if (rc <= 0)
+				return rc;
+		}
+		*out_null = 1;
+		return 1;
+	}
+	int rc = mask_value_buf(c->m->engine, a, leaf->data, leaf->len, out, out_null);
+	/* A masked value of another type would not parse as that type: NULL
+	 * is its only masked value that stays valid. */
+	if (rc > 0 && leaf->kind != PGVALUE_TEXT)
+		*out_null = 1;
+	return rc;
+}
+
+/* One field of a DataRow: 1 (masked: m->out or *is_null), 0 (send as
+ * it is), -1 (fail closed). Arrays and records are masked element by
+ * element; a value that does not parse fails. */
+static int
+mask_field_value(struct masking *m, const struct mask_field *f, const char *p, size_t len,
+    int *is_null)
+{
+	struct leaf_ctx c = { m, &f->action };
+	struct pgvalue_masker mk = { .leaf = mask_leaf, .leaf_arg = &c };
+	m->out.len = 0;
+	int rc = pgvalue_mask(&m->pv, &mk, f->type_oid, f->format != 0, p, len, &m->out, is_null);
+	if (rc < 0) {
+		snprintf(m->error, sizeof m->error, "a value could not be masked: %.160s", m->pv.error);
+		m->pv.error[0] = '\0';
+	}
+	return rc;
+}
+
+static int
+mask_data_row(struct masking *m, const struct row_shape *rs, const struct mask_shape *s,
+    const uint8_t *msg, size_t len, uint8_t **out, size_t *outlen)
 {
 	struct pgread r;
 	pgread_init(&r, msg + 5, len - 5);
@@ -387,44 +338,27 @@ mask_data_row(struct masking *m, const struct mask_shape *s, const uint8_t *msg,
 				pgbuf_put(&b, p, (size_t)flen);
 			continue;
 		}
-		if (f->format != 0 && !text_like(f->type_oid)) {
-			/* A binary value of another type cannot be masked in place:
-			 * NULL is the only valid value that says nothing. */
-			pgbuf_put_u32(&b, 0xffffffffu);
-			m->values_masked++;
-			note_masked(m, s->names[i]);
-			changed = 1;
-			continue;
-		}
-		char *mv = NULL;
-		size_t mlen = 0;
 		int is_null = 0;
-		int rc = mask_value(m->engine, &f->action, (const char *)(p ? p : (const uint8_t *)""),
-		    (size_t)flen, &mv, &mlen, &is_null);
+		int rc = mask_field_value(m, f, (const char *)(p ? p : (const uint8_t *)""),
+		    (size_t)flen, &is_null);
 		if (rc < 0) {
-			free(mv);
 			pgbuf_free(&b);
-			return fail(m, "a value could not be masked");
+			return -1;
 		}
 		if (rc == 0) {
 			pgbuf_put_u32(&b, (uint32_t)flen);
 			pgbuf_put(&b, p, (size_t)flen);
-		} else {
-			changed = 1;
-			m->values_masked++;
-			note_masked(m, s->names[i]);
-			/* A masked value of another type would not parse as that type:
-			 * NULL is its only masked value that stays valid. */
-			if (!text_like(f->type_oid))
-				is_null = 1;
-			if (is_null) {
-				pgbuf_put_u32(&b, 0xffffffffu);
-			} else {
-				pgbuf_put_u32(&b, (uint32_t)mlen);
-				pgbuf_put(&b, mv, mlen);
-			}
+			continue;
 		}
-		free(mv);
+		changed = 1;
+		m->values_masked++;
+		note_masked(m, rs->fields[i].label);
+		if (is_null) {
+			pgbuf_put_u32(&b, 0xffffffffu);
+		} else {
+			pgbuf_put_u32(&b, (uint32_t)m->out.len);
+			pgbuf_put(&b, m->out.data, m->out.len);
+		}
 	}
 	if (!pgread_end(&r)) {
 		pgbuf_free(&b);
@@ -527,67 +461,125 @@ mask_copy_data(struct masking *m, const uint8_t *msg, size_t len, uint8_t **out,
 }
 
 int
-masking_on_server(struct masking *m, char type, const uint8_t *msg, size_t len, uint8_t **out,
+masking_encoding_safe(const char *encoding)
+{
+	/* Encodings whose multibyte characters can hold ASCII bytes: the
+	 * detectors and the array and record parsers read bytes. */
+	static const char *const unsafe[] = { "SJIS", "SHIFT_JIS_2004", "BIG5", "GBK", "UHC",
+		"GB18030", "JOHAB", NULL };
+	if (encoding == NULL)
+		return 0;
+	for (int i = 0; unsafe[i] != NULL; i++)
+		if (strcasecmp(encoding, unsafe[i]) == 0)
+			return 0;
+	return 1;
+}
+
+/* ParameterStatus: a client_encoding the masking cannot read safely. */
+static int
+check_parameter(struct masking *m, const uint8_t *msg, size_t len)
+{
+	struct pgread r;
+	pgread_init(&r, msg + 5, len - 5);
+	const char *name = pgread_str(&r);
+	const char *value = pgread_str(&r);
+	if (!pgread_end(&r))
+		return fail(m, "malformed ParameterStatus");
+	if (strcmp(name, "client_encoding") == 0 && !masking_encoding_safe(value)) {
+		snprintf(m->error, sizeof m->error, "client_encoding %.40s cannot be masked "
+		    "safely (its characters can hold ASCII bytes); use UTF8", value);
+		return -1;
+	}
+	return 0;
+}
+
+/* NotificationResponse: pid, channel, payload; both texts through the
+ * detectors (a payload is free text: pg_notify(channel, card)). */
+static int
+mask_notification(struct masking *m, const uint8_t *msg, size_t len, uint8_t **out,
     size_t *outlen)
+{
+	struct pgread r;
+	pgread_init(&r, msg + 5, len - 5);
+	uint32_t pid = pgread_u32(&r);
+	const char *texts[2];
+	texts[0] = pgread_str(&r);
+	texts[1] = pgread_str(&r);
+	if (!pgread_end(&r))
+		return fail(m, "malformed NotificationResponse");
+	struct pgbuf b;
+	pgbuf_init(&b);
+	pgbuf_begin(&b, 'A');
+	pgbuf_put_u32(&b, pid);
+	int changed = 0;
+	for (int i = 0; i < 2; i++) {
+		char *mv = NULL;
+		size_t mlen = 0;
+		int rc = mask_text(m->engine, texts[i], strlen(texts[i]), &mv, &mlen);
+		if (rc < 0 || (rc > 0 && memchr(mv, 0, mlen) != NULL)) {
+			free(mv);
+			pgbuf_free(&b);
+			return fail(m, "a notification could not be masked");
+		}
+		if (rc > 0) {
+			changed = 1;
+			m->values_masked++;
+			pgbuf_put(&b, mv, mlen);
+			pgbuf_put_u8(&b, 0);
+		} else {
+			pgbuf_put_str(&b, texts[i]);
+		}
+		free(mv);
+	}
+	pgbuf_end(&b);
+	if (b.failed) {
+		pgbuf_free(&b);
+		return fail(m, "out of memory");
+	}
+	if (!changed) {
+		pgbuf_free(&b);
+		return 0;
+	}
+	*out = b.data;
+	*outlen = b.len;
+	return 1;
+}
+
+int
+masking_on_server(struct masking *m, struct row_shape *shape, char type, const uint8_t *msg,
+    size_t len, uint8_t **out, size_t *outlen)
 {
 	const uint8_t *body = msg + 5;
 	size_t blen = len - 5;
 	switch (type) {
-	case 'T': {
-		struct mask_shape *s = shape_from_row_description(m, body, blen);
-		if (s == NULL)
-			return fail(m, "malformed RowDescription");
-		char *d = pop_describe(m);
-		if (d != NULL) {
-			struct mask_shape *copy = shape_copy(s);
-			if (copy != NULL)
-				strmap_put(d[0] == 'S' ? &m->statement_shapes : &m->portal_shapes, d + 1, copy);
-			free(d);
-		}
-		set_current(m, s);
-		return 0;
-	}
-	case 'n':
-		free(pop_describe(m));
-		return 0;
-	case 'D':
-		if (m->current_owned == NULL && m->pending_execute_shape != NULL) {
-			set_current(m, m->pending_execute_shape);
-			m->pending_execute_shape = NULL;
-		}
-		if (m->current_owned == NULL)
+	case 'D': {
+		if (shape == NULL || shape->nfields < 0)
 			return fail(m, "rows arrived whose columns are unknown to the masking engine");
-		if (!shape_masks_anything(m->current_owned))
+		const struct mask_shape *s = shape_for(m, shape);
+		if (s == NULL)
+			return fail(m, "out of memory");
+		if (!s->active)
 			return 0;
-		return mask_data_row(m, m->current_owned, msg, len, out, outlen);
+		return mask_data_row(m, shape, s, msg, len, out, outlen);
+	}
 	case 'C':
-		if (blen > 0 && (strncmp((const char *)body, "CREATE", 6) == 0 ||
-		    strncmp((const char *)body, "ALTER", 5) == 0 ||
-		    strncmp((const char *)body, "DROP", 4) == 0))
-			m->catalog_stale = 1;
-		/* fall through */
 	case 's':
 	case 'I':
-		set_current(m, NULL);
-		shape_free(m->pending_execute_shape);
-		m->pending_execute_shape = NULL;
-		m->copy_out = 0;
-		return 0;
 	case 'Z':
-		set_current(m, NULL);
-		shape_free(m->pending_execute_shape);
-		m->pending_execute_shape = NULL;
-		while (m->ndescribes > 0)
-			free(pop_describe(m));
+		m->copy_out = 0;
 		return 0;
 	case 'H':
 		/* COPY rows carry no column identities: only content detection
-		 * on every value can mask them. */
+		 * on every value can mask them on the wire. Where the database
+		 * masks (its views), COPY carries what it already masked, and the
+		 * detectors, if the person has them, still read text and CSV. */
+		m->copy_binary = blen >= 1 && body[0] != 0;
+		m->copy_out = m->detect_all;
+		if (m->database_enforced && (!m->detect_all || !m->copy_binary))
+			return 0;
 		if (!m->detect_all)
 			return fail(m, "COPY TO STDOUT cannot be masked for this person (masking by "
 			    "column needs column identities; use SELECT)");
-		m->copy_out = 1;
-		m->copy_binary = blen >= 1 && body[0] != 0;
 		if (m->copy_binary)
 			return fail(m, "binary COPY TO STDOUT cannot be masked; use text or CSV");
 		return 0;
@@ -596,6 +588,10 @@ masking_on_server(struct masking *m, char type, const uint8_t *msg, size_t len, 
 	case 'E':
 	case 'N':
 		return mask_error_fields(m, type, msg, len, out, outlen);
+	case 'A':
+		return mask_notification(m, msg, len, out, outlen);
+	case 'S':
+		return check_parameter(m, msg, len);
 	}
 	return 0;
 }

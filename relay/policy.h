@@ -23,6 +23,7 @@ struct policy_decision {
 	char review_id[64];
 	uint64_t generation;
 	int cached;
+	char sqlstate[6];	/* for the refusal; "": 42501 */
 	/* max-rows: the row guard's limit (relay/rowguard.h) */
 	int has_max_rows;
 	long max_rows;
@@ -46,6 +47,12 @@ struct policy {
 	/* From the last connect decision: rows of results to record per
 	 * statement (policy "record" lines); 0: none. */
 	long record_rows;
+	/* What writing a view or a relation with rules touches (relations.h),
+	 * sent with every decide request; NULL or empty: nothing to say. */
+	json_t *relations;
+	/* From the last connect decision: the longest SQL text the filter
+	 * decides (its max-statement-bytes); 0: not said. */
+	long max_sql;
 };
 
 int policy_init(struct policy *p, const char *socket, const char *generation_file,
@@ -54,8 +61,15 @@ void policy_free(struct policy *p);
 /* Current policy generation (0 when unknown). */
 uint64_t policy_generation(const struct policy *p);
 
+/* Takes the session's relations map (relations.h; owned). Decisions
+ * cached under another map are dropped. */
+void policy_set_relations(struct policy *p, json_t *relations);
+
 /* Decides sql. Returns 0 with *d filled, or -1 with a reason in err (the
- * filter is down or slow: the caller refuses the statement). */
+ * filter is down or slow: the caller refuses the statement). A text the
+ * filter cannot be asked about is denied by a builtin rule, with its own
+ * SQLSTATE: "builtin:statement-too-large" (54000, longer than the filter's
+ * max_sql) and "builtin:invalid-utf8" (22021: IPC carries UTF-8 only). */
 int policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char *err,
     size_t errlen);
 

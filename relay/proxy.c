@@ -12,6 +12,7 @@
 #include "pgproto.h"
 #include "policy.h"
 #include "recording.h"
+#include "relations.h"
 #include "records.h"
 #include "results.h"
 #include "rowguard.h"
@@ -21,10 +22,10 @@
 /* Client messages held whole: the ones that run statements or change
  * what later ones run, and Terminate. */
 #define CLIENT_INSPECT "QPBEFCSXD"
-/* Server messages that end statements, and with masking those that carry
- * or describe data. */
-#define SERVER_INSPECT "CEIsZ"
-#define SERVER_INSPECT_MASKING "CEIsZTnDHdNV"
+/* Server messages that answer what the client sent (extended.h keeps
+ * what is owed), and with masking those that carry data. */
+#define SERVER_INSPECT "123tnTCEIsZ"
+#define SERVER_INSPECT_MASKING "123tnTCEIsZDHdNVAS"
 
 #define REFUSAL_PREFIX "pgward_refused_"
 #define MAX_REFUSALS 64
@@ -40,7 +41,9 @@ struct refusal {
 };
 
 struct proxy;
-static int refresh_mask_catalog(struct proxy *p);
+static int refresh_catalog(struct proxy *p);
+static enum flow_verdict dispatch_client(struct proxy *p, char type, const uint8_t *msg,
+    size_t len);
 
 struct proxy {
 	struct relay_session *s;
@@ -61,6 +64,8 @@ struct proxy {
 	int client_said_goodbye;
 	/* Masking failed: the session ends before anything else is sent. */
 	int masking_failed;
+	/* DDL ran: the catalog is looked up again before the next statement. */
+	int catalog_stale;
 };
 
 static const uint8_t terminate_msg[5] = { 'X', 0, 0, 0, 4 };
@@ -284,7 +289,8 @@ refresh_connect_decision(struct proxy *p)
 	uint64_t gen = policy_generation(&s->policy);
 	if (gen == 0 || gen == s->rules_generation)
 		return 0;
-	if (p->results.count != 0 || flow_has_output(&p->s2c) || p->s2c.len != p->s2c.start)
+	if (p->results.count != 0 || !extended_idle(&p->x) || flow_has_output(&p->s2c) ||
+	    p->s2c.len != p->s2c.start)
 		return 0;
 	char err[300];
 	long long grant_end;
@@ -303,6 +309,21 @@ refresh_connect_decision(struct proxy *p)
 		    "pgward: after a policy change this person may no longer use this role here");
 		return -1;
 	}
+	/* The session logged in as the masked role of its profile: a policy
+	 * that gives the person another profile needs another login. */
+	struct mask_profile *profile = NULL;
+	if (session_database_profile(rules, &profile, err, sizeof err) != 0 ||
+	    (profile == NULL) != (s->mask_profile == NULL) ||
+	    (profile != NULL && strcmp(profile->hex, s->mask_profile->hex) != 0)) {
+		mask_profile_free(profile);
+		json_decref(rules);
+		log_info("session %s of %s ended after a policy change: the masking the database "
+		    "enforces for this person changed", s->session_id, s->id.user);
+		proxy_end(p, "masking changed by a policy change", "28000",
+		    "pgward: after a policy change this person's masking changed; reconnect");
+		return -1;
+	}
+	mask_profile_free(profile);
 	s->rules_generation = gen;
 	p->recording.rows = s->audit_off ? 0 : s->policy.record_rows;
 	if (p->recording.rows > 0)
@@ -325,10 +346,10 @@ refresh_connect_decision(struct proxy *p)
 			return -1;
 		}
 		s->masking_on = 1;
+		s->masking.database_enforced = s->mask_profile != NULL;
 		p->s2c.inspect_types = SERVER_INSPECT_MASKING;
 		/* Looked up now, while idle, before this statement's results. */
-		s->masking.catalog_stale = 1;
-		if (refresh_mask_catalog(p) != 0) {
+		if (refresh_catalog(p) != 0) {
 			proxy_end(p, "masking failed", "XX000",
 			    "pgward: masking could not be applied after a policy change; the session ends");
 			return -1;
@@ -391,7 +412,7 @@ refuse_denied(struct proxy *p, char type, const struct policy_decision *d)
 		    "pgward: the policy service is unavailable; the statement was not run");
 	snprintf(m, sizeof m, "pgward: statement denied by rule \"%s\"%s%s", d->rule,
 	    d->message[0] ? ": " : "", d->message);
-	return refuse(p, type, "42501", m);
+	return refuse(p, type, d->sqlstate[0] ? d->sqlstate : "42501", m);
 }
 
 /* Sends a notice to the client now, if no server message is half sent. */
@@ -658,31 +679,24 @@ token_expired(struct proxy *p)
 	return 1;
 }
 
-/* After DDL in the session, the tables that column rules name are looked
- * up again, on the server connection while it is idle, before the next
- * statement: the answer is read here and never reaches the client. */
+/* Runs one query of the relay's own on the server connection while it is
+ * idle; the answer is read here and never reaches the client. Each
+ * DataRow goes to on_row. Returns 0, or -1 (an error, a malformed or
+ * oversized answer, a timeout). */
 static int
-refresh_mask_catalog(struct proxy *p)
+idle_query(struct proxy *p, const char *sql, int (*on_row)(void *, const uint8_t *, size_t),
+    void *ctx)
 {
-	struct masking *m = &p->s->masking;
-	if (p->results.count != 0 || flow_has_output(&p->s2c) || p->s2c.len != p->s2c.start)
-		return 0;	/* not idle yet: next time */
-	char *sql = masking_catalog_query(m);
-	m->catalog_stale = 0;
-	if (sql == NULL)
-		return 0;
 	struct pgbuf b;
 	pgbuf_init(&b);
 	pgbuf_begin(&b, 'Q');
 	pgbuf_put_str(&b, sql);
 	pgbuf_end(&b);
-	free(sql);
 	struct endpoint *sv = &p->s->up.ep;
 	int rc = b.failed ? -1 : endpoint_write_all(sv, b.data, b.len, 5000);
 	pgbuf_free(&b);
 	if (rc != 0)
 		return -1;
-	masking_clear_catalog(m);
 	long long deadline = sock_now_ms() + 10000;
 	int failed = 0;
 	for (;;) {
@@ -690,7 +704,7 @@ refresh_mask_catalog(struct proxy *p)
 		if (endpoint_read_full(sv, hdr, 5, deadline) != 0)
 			return -1;
 		uint32_t len = pg_be32(hdr + 1);
-		if (len < 4 || len > 16 * 1024 * 1024)
+		if (len < 4 || len > 64 * 1024 * 1024)
 			return -1;
 		uint8_t *msg = malloc((size_t)len + 1);
 		if (msg == NULL)
@@ -700,7 +714,7 @@ refresh_mask_catalog(struct proxy *p)
 			free(msg);
 			return -1;
 		}
-		if (hdr[0] == 'D' && masking_add_catalog_message(m, msg, (size_t)len + 1) != 0)
+		if (hdr[0] == 'D' && on_row(ctx, msg, (size_t)len + 1) != 0)
 			failed = 1;
 		if (hdr[0] == 'E')
 			failed = 1;
@@ -710,13 +724,67 @@ refresh_mask_catalog(struct proxy *p)
 	}
 }
 
+static int
+mask_catalog_row(void *ctx, const uint8_t *msg, size_t len)
+{
+	return masking_add_catalog_message(ctx, msg, len);
+}
+
+static int
+relations_row(void *ctx, const uint8_t *msg, size_t len)
+{
+	struct pgread r;
+	pgread_init(&r, msg + 5, len - 5);
+	if (pgread_u16(&r) != 1)
+		return -1;
+	int32_t l = (int32_t)pgread_u32(&r);
+	const uint8_t *v = l > 0 ? pgread_bytes(&r, (size_t)l) : NULL;
+	if (v == NULL || !pgread_end(&r))
+		return -1;
+	json_t *rel = relations_parse((const char *)v, (size_t)l);
+	if (rel == NULL)
+		return -1;
+	policy_set_relations(ctx, rel);
+	return 0;
+}
+
+static int
+server_idle(const struct proxy *p)
+{
+	return p->results.count == 0 && extended_idle(&p->x) && !flow_has_output(&p->s2c) &&
+	    p->s2c.len == p->s2c.start;
+}
+
+/* After DDL in the session, what the relay knows of the catalog is
+ * looked up again before the next statement, on the server connection
+ * while it is idle: the views and rules the filter resolves writes
+ * through, and the tables that column rules name. */
+static int
+refresh_catalog(struct proxy *p)
+{
+	if (!server_idle(p))
+		return 0;	/* not idle yet: next time */
+	p->catalog_stale = 0;
+	if (p->s->policy_on && idle_query(p, relations_query(), relations_row, &p->s->policy) != 0)
+		return -1;
+	if (!p->s->masking_on)
+		return 0;
+	struct masking *m = &p->s->masking;
+	char *sql = masking_catalog_query(m);
+	if (sql == NULL)
+		return 0;
+	masking_clear_catalog(m);
+	int rc = idle_query(p, sql, mask_catalog_row, m);
+	free(sql);
+	return rc;
+}
+
 static enum flow_verdict
 on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 {
 	struct proxy *p = ctx;
 	const uint8_t *body = msg + 5;
 	size_t blen = len - 5;
-	char err[200];
 	rowguard_on_client(&p->rg, type);
 	if (type == 'X') {
 		p->client_said_goodbye = 1;
@@ -724,17 +792,49 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	}
 	if (strchr("QPEF", type) != NULL && token_expired(p))
 		return FLOW_STOP;
-	if (p->s->masking_on && p->s->masking.catalog_stale && (type == 'Q' || type == 'P') &&
-	    refresh_mask_catalog(p) != 0) {
-		snprintf(p->s->masking.error, sizeof p->s->masking.error,
-		    "the catalog lookup for masking failed after DDL");
-		p->masking_failed = 1;
-		proxy_end(p, "masking failed", "XX000",
-		    "pgward: masking could not be applied after DDL; the session ends");
+	if (p->catalog_stale && (type == 'Q' || type == 'P') && refresh_catalog(p) != 0) {
+		log_error("session %s: the catalog lookup after DDL failed", p->s->session_id);
+		proxy_end(p, "catalog lookup failed", "XX000",
+		    "pgward: the catalog lookup after DDL failed (views and rules, masked "
+		    "columns); the session ends");
 		return FLOW_STOP;
 	}
-	if (p->s->masking_on)
-		masking_on_client(&p->s->masking, type, body, blen);
+	enum flow_verdict v = dispatch_client(p, type, msg, len);
+	if (v == FLOW_STOP)
+		return v;
+	/* With masking, no portal's rows arrive before the relay knows their
+	 * shape: a portal nobody described is described now, before its
+	 * Execute (the answer is not forwarded). */
+	if (v == FLOW_FORWARD && type == 'E' && p->s->masking_on &&
+	    extended_needs_describe(&p->x, body, blen)) {
+		struct pgbuf b;
+		pgbuf_init(&b);
+		pgbuf_begin(&b, 'D');
+		pgbuf_put_u8(&b, 'P');
+		pgbuf_put_str(&b, (const char *)body);
+		pgbuf_end(&b);
+		size_t dlen = b.len;
+		pgbuf_put(&b, msg, len);
+		int rc = b.failed ? -1 : flow_replace(&p->c2s, b.data, b.len);
+		if (rc == 0)
+			rc = extended_owe(&p->x, 'D', b.data + 5, dlen - 5, 1);
+		pgbuf_free(&b);
+		if (rc != 0)
+			return protocol_violation(p, "out of memory");
+		v = FLOW_REPLACE;
+	}
+	/* A refused FunctionCall goes out as a Query: both end at a ReadyForQuery. */
+	if (extended_owe(&p->x, type, body, blen, 0) != 0)
+		return protocol_violation(p, "out of memory");
+	return v;
+}
+
+static enum flow_verdict
+dispatch_client(struct proxy *p, char type, const uint8_t *msg, size_t len)
+{
+	const uint8_t *body = msg + 5;
+	size_t blen = len - 5;
+	char err[200];
 	switch (type) {
 	case 'Q':
 		return on_query(p, body, blen);
@@ -767,6 +867,19 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	return FLOW_FORWARD;
 }
 
+/* Command tags after which views, rules or tables may have changed. */
+static int
+changes_catalog(const uint8_t *tag, size_t len)
+{
+	static const char *const tags[] = { "CREATE", "ALTER", "DROP", "DO", "CALL", NULL };
+	for (int i = 0; tags[i] != NULL; i++) {
+		size_t n = strlen(tags[i]);
+		if (len > n && memcmp(tag, tags[i], n) == 0 && (tag[n] == ' ' || tag[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
 static enum flow_verdict
 on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 {
@@ -791,11 +904,32 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 		if (v == FLOW_REPLACE)
 			return v;
 	}
+	/* The shape DataRows have is the one owed before this message moves it. */
+	struct row_shape *shape = extended_row_shape(&p->x);
+	int swallow = 0;
+	if (strchr("123tnTCEIsZ", type) != NULL &&
+	    extended_on_server(&p->x, type, msg, len, &swallow) != 0) {
+		if (p->s->masking_on) {
+			snprintf(p->s->masking.error, sizeof p->s->masking.error,
+			    "a server message (%c) does not answer what was sent", type);
+			p->masking_failed = 1;
+			return FLOW_STOP;
+		}
+		log_warn("session %s: a server message (%c) does not answer what was sent",
+		    p->s->session_id, type);
+	}
+	if (swallow) {
+		if (flow_replace(&p->s2c, NULL, 0) != 0)
+			return FLOW_STOP;
+		return FLOW_REPLACE;
+	}
 	results_on_message(&p->results, type, msg, len);
+	if (type == 'C' && changes_catalog(msg + 5, len - 5))
+		p->catalog_stale = 1;
 	if (p->s->masking_on) {
 		uint8_t *out = NULL;
 		size_t outlen = 0;
-		int rc = masking_on_server(&p->s->masking, type, msg, len, &out, &outlen);
+		int rc = masking_on_server(&p->s->masking, shape, type, msg, len, &out, &outlen);
 		if (rc < 0) {
 			log_error("session %s: masking failed, ending the session: %s",
 			    p->s->session_id, p->s->masking.error);
@@ -877,6 +1011,73 @@ send_final_error(struct proxy *p)
 	pgbuf_free(&b);
 }
 
+/* Masking failed on a server message: nothing of it or after it reaches
+ * the client, and the server session ends (Terminate) so nothing more
+ * runs. The client is told why as a plain ERROR answering its statement
+ * (clients such as psycopg2 lose a FATAL that arrives with the
+ * connection's end), with the ReadyForQuery it is owed; its next
+ * message gets the FATAL and the session ends. */
+static const char *
+withhold_after_masking_failure(struct proxy *p)
+{
+	static char why[320];
+	struct endpoint *cl = &p->s->client;
+	snprintf(why, sizeof why, "masking failed: %s", p->s->masking.error);
+	/* What was cleared before the failing message was masked. */
+	if (flow_has_output(&p->s2c))
+		endpoint_write_all(cl, p->s2c.buf + p->s2c.start, p->s2c.ready - p->s2c.start, 2000);
+	p->s2c.start = p->s2c.ready = p->s2c.len = 0;
+	endpoint_write_all(&p->s->up.ep, terminate_msg, sizeof terminate_msg, 1000);
+	char m[400];
+	snprintf(m, sizeof m, "pgward: masking could not be applied: %s; the rest of the result "
+	    "was withheld and the session ends", p->s->masking.error);
+	struct pgbuf b;
+	pgbuf_init(&b);
+	pgmsg_error(&b, "ERROR", "XX000", m, NULL, NULL);
+	int owed = extended_ready_owed(&p->x);
+	if (owed) {
+		/* The server's transaction ends with its session: a block is failed. */
+		char st = p->x.last_status == 'I' || p->x.last_status == 0 ? 'I' : 'E';
+		pgbuf_begin(&b, 'Z');
+		pgbuf_put_u8(&b, (uint8_t)st);
+		pgbuf_end(&b);
+	}
+	int rc = b.failed ? -1 : endpoint_write_all(cl, b.data, b.len, 2000);
+	pgbuf_free(&b);
+	if (rc != 0)
+		return why;
+	/* Wait (bounded) for the client's next message, then end with FATAL. */
+	long long deadline = sock_now_ms() + 30000;
+	uint8_t hdr[5];
+	while (endpoint_read_full(cl, hdr, 5, deadline) == 0) {
+		uint32_t len = pg_be32(hdr + 1);
+		if (len < 4)
+			break;
+		uint8_t skip[4096];
+		for (uint32_t left = len - 4; left > 0;) {
+			uint32_t n = left < sizeof skip ? left : (uint32_t)sizeof skip;
+			if (endpoint_read_full(cl, skip, n, deadline) != 0)
+				return why;
+			left -= n;
+		}
+		if (hdr[0] == 'X')
+			return why;
+		if (!owed && hdr[0] == 'S') {
+			static const uint8_t idle[6] = { 'Z', 0, 0, 0, 5, 'E' };
+			owed = 1;
+			endpoint_write_all(cl, idle, sizeof idle, 2000);
+			continue;
+		}
+		if (hdr[0] == 'H')
+			continue;
+		break;
+	}
+	snprintf(m, sizeof m, "pgward: this session ended after a masking refusal: %s",
+	    p->s->masking.error);
+	session_send_error(p->s, "FATAL", "XX000", m, NULL);
+	return why;
+}
+
 static const char *
 proxy_loop(struct proxy *p)
 {
@@ -947,18 +1148,8 @@ proxy_loop(struct proxy *p)
 				snprintf(why, sizeof why, "protocol violation by server: %s", p->s2c.error);
 				return why;
 			}
-			if (p->masking_failed) {
-				/* What was cleared before the failing message was masked. */
-				if (flow_has_output(&p->s2c))
-					endpoint_write_all(cl, p->s2c.buf + p->s2c.start,
-					    p->s2c.ready - p->s2c.start, 2000);
-				p->s2c.start = p->s2c.ready = p->s2c.len = 0;
-				session_send_error(p->s, "FATAL", "XX000",
-				    "pgward: masking could not be applied to this result; "
-				    "the session ends and no unmasked data was sent", NULL);
-				snprintf(why, sizeof why, "masking failed: %s", p->s->masking.error);
-				return why;
-			}
+			if (p->masking_failed)
+				return withhold_after_masking_failure(p);
 			if (p->rg.error[0] != '\0') {
 				/* Closing the server connection rolls the statement back. */
 				if (flow_has_output(&p->s2c))

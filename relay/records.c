@@ -8,7 +8,7 @@
 json_t *
 record_session_start(const struct relay_session *s)
 {
-	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i}",
+	json_t *r = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i}",
 	    "type", "session_start",
 	    "session", s->session_id,
 	    "user", s->id.user,
@@ -21,6 +21,12 @@ record_session_start(const struct relay_session *s)
 	    "role", s->role,
 	    "backend_pid", s->up.backend_pid,
 	    "relay_pid", (int)getpid());
+	/* Masking the database enforces: the role that really logged in. */
+	if (r != NULL && s->mask_profile != NULL) {
+		json_object_set_new(r, "upstream_role", json_string(s->upstream_role));
+		json_object_set_new(r, "mask_profile", json_string(s->mask_profile->id));
+	}
+	return r;
 }
 
 json_t *

@@ -11,6 +11,8 @@
 #include "log.h"
 #include "pgproto.h"
 #include "records.h"
+#include "relations.h"
+#include "mask/provision.h"
 #include "sock.h"
 #include "stamp.h"
 #include "tls.h"
@@ -332,6 +334,13 @@ setup_masking(struct relay_session *s)
 		return -1;
 	}
 	s->masking_on = 1;
+	s->masking.database_enforced = s->mask_profile != NULL;
+	const char *enc = PQparameterStatus(s->up.conn, "client_encoding");
+	if (!masking_encoding_safe(enc)) {
+		log_error("session %s: client_encoding %s cannot be masked safely", s->session_id,
+		    enc ? enc : "(unknown)");
+		return -2;
+	}
 	char *sql = masking_catalog_query(&s->masking);
 	if (sql == NULL)
 		return 0;
@@ -350,9 +359,127 @@ setup_masking(struct relay_session *s)
 	return 0;
 }
 
+/* What writing each view or ruled relation touches, for the filter's
+ * decisions, looked up while libpq still owns the connection. */
+static int
+load_relations(struct relay_session *s)
+{
+	PGresult *r = PQexec(s->up.conn, relations_query());
+	json_t *rel = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		rel = relations_parse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+	if (rel == NULL)
+		log_error("session %s: catalog lookup of views and rules failed: %s", s->session_id,
+		    PQresultErrorMessage(r));
+	PQclear(r);
+	if (rel == NULL)
+		return -1;
+	policy_set_relations(&s->policy, rel);
+	return 0;
+}
+
+/* Database-enforced masking (docs/masking.md): a person with column
+ * rules in mask mode database logs in upstream as the masked role of
+ * their profile. Returns 0 (s->upstream_role set), or -1 after telling
+ * the client why. */
+int
+session_database_profile(json_t *rules, struct mask_profile **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	const char *mode = json_string_value(json_object_get(rules, "mode"));
+	if (rules == NULL || mode == NULL || strcmp(mode, "database") != 0)
+		return 0;
+	struct mask_profile_result r = mask_profile_new(rules);
+	if (r.error != NULL) {
+		snprintf(err, errlen, "masking profile: %s", r.error);
+		mask_profile_result_free(r);
+		return -1;
+	}
+	*out = r.profile;
+	return 0;
+}
+
+static int
+choose_upstream_role(struct relay_session *s)
+{
+	snprintf(s->upstream_role, sizeof s->upstream_role, "%s", s->role);
+	char err[300];
+	if (session_database_profile(s->mask_rules, &s->mask_profile, err, sizeof err) != 0) {
+		log_error("session %s: %s", s->session_id, err);
+		session_send_error(s, "FATAL", "XX000",
+		    "pgward: the masking profile of this person could not be built; nothing was sent",
+		    NULL);
+		return -1;
+	}
+	if (s->mask_profile == NULL)
+		return 0;
+	if (mask_profile_role(s->mask_profile, s->role, s->upstream_role) != 0) {
+		char m[300];
+		snprintf(m, sizeof m, "pgward: role \"%s\" is too long to have a masked role "
+		    "(\"%s_m_%s\" is over 63 bytes)", s->role, s->role, s->mask_profile->hex);
+		session_send_error(s, "FATAL", "42622", m, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* The database must refuse the raw masked columns to the role logged in
+ * and to every role it can become (SET ROLE): pgward-mask check's own
+ * query (mask_check_sql: has_column_privilege for each column, the
+ * profile's views, the role's memberships and search_path), run before
+ * anything of the client's reaches the server, with only pg_catalog on
+ * the search_path. Returns 0, or -1 after telling the client what is
+ * open. It never falls back to masking on the wire alone. */
+static int
+verify_database_masking(struct relay_session *s)
+{
+	struct mask_sql_result q = mask_check_sql(s->mask_profile, s->upstream_role);
+	if (q.error != NULL) {
+		log_error("session %s: masking check: %s", s->session_id, q.error);
+		mask_sql_result_free(q);
+		return -1;
+	}
+	PGresult *r = PQexec(s->up.conn, "BEGIN READ ONLY; SET LOCAL search_path = pg_catalog");
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	r = ok ? PQexec(s->up.conn, q.sql) : NULL;
+	mask_sql_result_free(q);
+	ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQnfields(r) == 1;
+	if (!ok)
+		log_error("session %s: the masking check failed: %s", s->session_id,
+		    r ? PQresultErrorMessage(r) : PQerrorMessage(s->up.conn));
+	PGresult *end = PQexec(s->up.conn, ok ? "COMMIT" : "ROLLBACK");
+	if (PQresultStatus(end) != PGRES_COMMAND_OK)
+		ok = 0;
+	PQclear(end);
+	if (!ok) {
+		PQclear(r);
+		session_send_error(s, "FATAL", "XX000",
+		    "pgward: the database's masking could not be verified; nothing was sent", NULL);
+		return -1;
+	}
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return 0;
+	}
+	char m[700];
+	snprintf(m, sizeof m, "pgward: masking is not enforced by the database for this person "
+	    "(masked role \"%s\"): %s%s; the session is refused", s->upstream_role,
+	    PQgetvalue(r, 0, 0), PQntuples(r) > 1 ? " (and more)" : "");
+	for (int i = 0; i < PQntuples(r); i++)
+		log_error("session %s of %s refused: masked role %s: %s", s->session_id, s->id.user,
+		    s->upstream_role, PQgetvalue(r, i, 0));
+	PQclear(r);
+	session_send_error(s, "FATAL", "42501", m,
+	    "Provision the masked role with pgward-mask sql and verify it with pgward-mask check.");
+	return -1;
+}
+
 static int
 connect_upstream(struct relay_session *s, const struct pg_startup *st)
 {
+	if (choose_upstream_role(s) != 0)
+		return -1;
 	struct stamp_result stamp = stamp_build(st, s->id.user, s->session_id);
 	if (stamp.error != NULL) {
 		log_info("session %s of %s refused: %s", s->session_id, s->id.user, stamp.error);
@@ -363,7 +490,7 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	}
 	struct upstream_request req = {
 		.conninfo = relay_config_connection(s->cfg, s->connection)->conninfo,
-		.role = s->role,
+		.role = s->upstream_role,
 		.passfile = s->cfg->passfile,
 		.options = stamp.options,
 		.application_name = stamp.application_name,
@@ -373,7 +500,20 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	char err[1024];
 	int rc = upstream_connect(&s->up, &req, err, sizeof err);
 	stamp_result_free(&stamp);
-	if (rc == 0 && s->mask_rules != NULL && setup_masking(s) != 0) {
+	if (rc == 0 && s->mask_profile != NULL && verify_database_masking(s) != 0)
+		return -1;
+	if (rc == 0 && s->policy_on && load_relations(s) != 0) {
+		session_send_error(s, "FATAL", "XX000",
+		    "pgward: the catalog of views and rules could not be read; nothing was sent", NULL);
+		return -1;
+	}
+	int mrc = rc == 0 && s->mask_rules != NULL ? setup_masking(s) : 0;
+	if (mrc == -2) {
+		session_send_error(s, "FATAL", "22023", "pgward: this client_encoding cannot be "
+		    "masked safely (its characters can hold ASCII bytes); use UTF8", NULL);
+		return -1;
+	}
+	if (mrc != 0) {
 		session_send_error(s, "FATAL", "XX000",
 		    "pgward: masking could not be set up for this session; nothing was sent", NULL);
 		return -1;
@@ -397,10 +537,15 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	}
 	if (rc != 0) {
 		log_warn("session %s: unable to connect to upstream %s as %s: %s",
-		    s->session_id, s->connection, s->role, err);
+		    s->session_id, s->connection, s->upstream_role, err);
 		char m[512];
-		snprintf(m, sizeof m, "pgward: unable to connect to the database of connection \"%s\" as role \"%s\"",
-		    s->connection, s->role);
+		if (s->mask_profile != NULL)
+			snprintf(m, sizeof m, "pgward: unable to connect to the database of connection "
+			    "\"%s\" as the masked role \"%s\" that masks this person's columns "
+			    "(provision it with pgward-mask sql)", s->connection, s->upstream_role);
+		else
+			snprintf(m, sizeof m, "pgward: unable to connect to the database of connection "
+			    "\"%s\" as role \"%s\"", s->connection, s->role);
 		session_send_error(s, "FATAL", "08006", m,
 		    "The operator's log of pgward-relay says why.");
 		return -1;
@@ -529,6 +674,7 @@ session_run(struct relay_session *s)
 	if (s->masking_on)
 		masking_free(&s->masking);
 	json_decref(s->mask_rules);
+	mask_profile_free(s->mask_profile);
 	relay_identity_free(&s->id);
 	free(s->role);
 	free(s->connection);

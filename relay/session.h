@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "config.h"
 #include "masking.h"
+#include "mask/profile.h"
 #include "policy.h"
 #include "endpoint.h"
 #include "upstream.h"
@@ -50,6 +51,10 @@ struct relay_session {
 	struct relay_cancel_key cancel_request;
 	char *connection;
 	char *role;
+	/* The role logged in upstream: role, or for a person whose masking
+	 * the database enforces, the profile's masked role (mask/profile.h). */
+	char upstream_role[64];
+	struct mask_profile *mask_profile;	/* NULL: the database masks nothing */
 	struct audit audit;
 	int audit_off;
 	struct policy policy;
@@ -80,6 +85,11 @@ void session_send_error(struct relay_session *s, const char *severity,
 void relay_identity_free(struct relay_identity *id);
 /* The person's groups as a new JSON array. */
 json_t *relay_identity_groups(const struct relay_identity *id);
+
+/* The masking profile the database enforces for these rules (mask mode
+ * database with column rules), or *out NULL. Returns 0, or -1 with err. */
+int session_database_profile(json_t *rules, struct mask_profile **out, char *err,
+    size_t errlen);
 
 /* The proxy loop after login (proxy.c). Returns a one-line reason. */
 const char *proxy_run(struct relay_session *s);

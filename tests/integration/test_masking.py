@@ -1,4 +1,5 @@
-"""Masking in the relay, against a real server, as a masked person (alice:
+"""Masking on the wire in the relay (gateway mode, predicates allowed: the
+second layer on its own), against a real server, as a masked person (alice:
 analysts, column rules and content detection on every text value), a
 person with column rules only (bob: engineers) and an exempt one (paula:
 pci-auditor). Each path either masks or refuses; raw card numbers and
@@ -17,20 +18,26 @@ import psycopg2
 
 import pgward_env
 from pgward_testing import TimedTestCase
+from pgward_wire import Wire, bind, close, describe, errors, execute, parse, query, rows, sync
 
 POLICY = """
 default deny
 connect shop app_read  groups analysts,pci-auditor,engineers
 connect shop app_write groups engineers
 
+# The wire layer alone (the second layer), as for a database where nothing
+# can be provisioned; database-enforced masking: test_masking_database.py.
+mask mode gateway
+mask predicates allow
 mask column public.customers.card_number style partial keep 4 exempt pci-auditor
 mask column public.customers.email style email-domain exempt pci-auditor
 mask column public.customers.name style token exempt pci-auditor
 mask column public.made_later.secret style redact
+mask column public.tagged.cards style partial keep 4 exempt pci-auditor
 mask detect all-text detectors card,email,iban,ssn style redact groups analysts
 
 rule reads
-  kind select,show,set,reset,transaction,explain,copy-to,prepare,execute,deallocate,fetch,close
+  kind select,show,set,reset,transaction,explain,copy-to,prepare,execute,deallocate,fetch,close,listen,notify
   action allow
 
 rule writes
@@ -61,6 +68,10 @@ def setUpModule():
         "grant select on customer_view to app_read;"
         "create function customer_cards() returns setof text language sql "
         "as 'select card_number from customers';"
+        "create table tagged(id int, cards text[], nums bigint[]);"
+        "insert into tagged select 1, array_agg(card_number), "
+        "array_agg(replace(card_number, ' ', '')::bigint) from customers;"
+        "grant select on tagged to app_read;"
         "grant update on customers to app_write;"
         "grant create on schema public to app_write;", db="shop")
 
@@ -214,6 +225,11 @@ class DetectorsTest(MaskingTestCase):
         with self.assertRaises(psycopg2.Error) as cm:
             c.cursor().copy_expert("copy customers to stdout with (format binary)", io.BytesIO())
         self.assertNoRawCard(str(cm.exception))
+        # The client is told why, not only the relay's log.
+        self.assertIn("binary COPY TO STDOUT cannot be masked", str(cm.exception))
+        # ...and the session is over: nothing more runs in it.
+        with self.assertRaises(psycopg2.OperationalError):
+            c.cursor().execute("select 1")
 
     def test_million_rows(self):
         c = self.connect()
@@ -268,7 +284,7 @@ class PredicatesTest(MaskingTestCase):
     values through WHERE / ORDER BY on them."""
 
     def test_filtering_on_a_masked_column_is_denied(self):
-        f2 = pgward_env.Filter(suite.auth, POLICY + "mask predicates deny\n",
+        f2 = pgward_env.Filter(suite.auth, POLICY.replace("mask predicates allow", "mask predicates deny"),
                                logd=suite.logd).start()
         self.addCleanup(f2.stop)
         r2 = pgward_env.Relay(suite.cluster, suite.auth, logd=suite.logd, filter=f2, allow=[],
@@ -296,62 +312,204 @@ class PredicatesTest(MaskingTestCase):
         self.assertGreater(cur2.fetchone()[0], 0)
 
 
-class BinaryFormatTest(MaskingTestCase):
+class WireTestCase(MaskingTestCase):
+    def wire(self, user="alice"):
+        w = Wire.connect(relay.port, suite.token(user))
+        self.addCleanup(w.close)
+        return w
+
+    def assertMaskedCards(self, msgs, column=0, count=50):
+        self.assertEqual(errors(msgs), [])
+        got = rows(msgs)
+        self.assertEqual(len(got), count)
+        for r in got:
+            self.assertTrue(r[column] is None or r[column].startswith(b"*"), r)
+        self.assertNoRawCard(got)
+
+
+class BinaryFormatTest(WireTestCase):
     """A binary-format result through the extended protocol (raw client)."""
 
     def test_binary_result_masked_or_null(self):
-        s = socket.create_connection(("127.0.0.1", relay.port), timeout=20)
-        self.addCleanup(s.close)
-        s.sendall(struct.pack("!II", 8, 80877103))
-        self.assertEqual(s.recv(1), b"S")
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        t = ctx.wrap_socket(s)
-
-        def msg(kind, body):
-            return kind + struct.pack("!I", len(body) + 4) + body
-
-        def read():
-            hdr = b""
-            while len(hdr) < 5:
-                hdr += t.recv(5 - len(hdr))
-            n = struct.unpack("!I", hdr[1:])[0] - 4
-            body = b""
-            while len(body) < n:
-                body += t.recv(n - len(body))
-            return hdr[:1], body
-        body = struct.pack("!I", 196608) + b"user\0app_read\0database\0shop\0\0"
-        t.sendall(struct.pack("!I", len(body) + 4) + body)
-        self.assertEqual(read()[0], b"R")
-        t.sendall(msg(b"p", suite.token("alice").encode() + b"\0"))
-        while read()[0] != b"Z":
-            pass
-        t.sendall(msg(b"P", b"\0select card_number, id from customers order by id\0\0\0")
-                  + msg(b"B", b"\0\0" + struct.pack("!HH", 0, 0) + struct.pack("!HH", 1, 1))
-                  + msg(b"D", b"P\0") + msg(b"E", b"\0" + struct.pack("!I", 0))
-                  + msg(b"S", b""))
-        rows = []
-        while True:
-            kind, b = read()
-            if kind == b"D":
-                n = struct.unpack("!H", b[:2])[0]
-                off, fields = 2, []
-                for _ in range(n):
-                    ln = struct.unpack("!i", b[off:off + 4])[0]
-                    off += 4
-                    fields.append(None if ln < 0 else b[off:off + ln])
-                    off += max(ln, 0)
-                rows.append(fields)
-            if kind == b"E":
-                self.fail("error: %r" % b)
-            if kind == b"Z":
-                break
-        self.assertEqual(len(rows), 50)
-        for card, ident in rows:
+        w = self.wire()
+        w.send(parse("", "select card_number, id from customers order by id"),
+               bind(result_formats=(1,)), describe("P"), execute(), sync())
+        got = rows(w.until_ready())
+        self.assertEqual(len(got), 50)
+        for card, ident in got:
             self.assertEqual(len(ident), 4, "int4 in binary, not masked")
             self.assertTrue(card is None or card.startswith(b"*"), card)
-        self.assertNoRawCard(rows)
+        self.assertNoRawCard(got)
+
+
+class ProtocolStateTest(WireTestCase):
+    """The row shape of every Execute is known, whatever the client
+    describes: re-Parse without Describe, Close and re-Parse, re-Bind of a
+    portal, pipelines in one Sync and across Syncs."""
+
+    CARDS = "select card_number from customers order by id"
+
+    def test_unnamed_reparse_without_describe(self):
+        w = self.wire()
+        w.send(parse("", "select name from customers order by id"), describe("S"),
+               bind(), execute(), sync())
+        self.assertEqual(errors(w.until_ready()), [])
+        w.send(parse("", self.CARDS), bind(), execute(), sync())
+        self.assertMaskedCards(w.until_ready())
+
+    def test_named_close_and_reparse(self):
+        w = self.wire()
+        w.send(parse("s1", "select id from customers order by id"), describe("S", "s1"),
+               bind("", "s1"), execute(), sync())
+        self.assertEqual(errors(w.until_ready()), [])
+        w.send(close("S", "s1"), parse("s1", self.CARDS), bind("", "s1"), execute(), sync())
+        self.assertMaskedCards(w.until_ready())
+
+    def test_portal_rebound_after_describe(self):
+        w = self.wire()
+        w.send(parse("a", "select id from customers order by id"), parse("b", self.CARDS),
+               bind("", "a"), describe("P"), bind("", "b"), execute(), sync())
+        self.assertMaskedCards(w.until_ready())
+
+    def test_pipeline_in_one_sync(self):
+        w = self.wire()
+        w.send(parse("", "select id from customers order by id"), describe("S"), bind(),
+               execute(), parse("", self.CARDS), bind(), execute(),
+               parse("", "select email, card_number from customers order by id"), bind(),
+               execute(), sync())
+        msgs = w.until_ready()
+        self.assertEqual(errors(msgs), [])
+        got = rows(msgs)
+        self.assertEqual(len(got), 150)
+        self.assertNoRawCard(got)
+        for r in got[50:100]:
+            self.assertTrue(r[0].startswith(b"*"), r)
+        for r in got[100:]:
+            self.assertTrue(r[0].startswith(b"****@"), r)
+
+    def test_pipeline_across_syncs_and_named_portals(self):
+        w = self.wire()
+        w.send(query("begin"))
+        w.until_ready()
+        w.send(parse("n", "select name from customers order by id"), bind("p1", "n"),
+               describe("P", "p1"), sync(), parse("c", self.CARDS), bind("p2", "c"), sync(),
+               execute("p1", 10), execute("p2", 10), sync(), execute("p2"), sync())
+        msgs = []
+        for _ in range(4):
+            msgs += w.until_ready()
+        self.assertEqual(errors(msgs), [])
+        got = rows(msgs)
+        self.assertEqual(len(got), 10 + 10 + 40)
+        for r in got[10:]:
+            self.assertTrue(r[0].startswith(b"*"), r)
+        self.assertNoRawCard(got)
+
+    def test_binary_format_after_text_describe(self):
+        w = self.wire()
+        w.send(parse("", self.CARDS), bind(), describe("P"), bind(result_formats=(1,)),
+               execute(), sync())
+        self.assertMaskedCards(w.until_ready())
+
+    def test_error_then_reparse(self):
+        w = self.wire()
+        w.send(parse("", "select id from customers"), describe("S"), bind(),
+               parse("", "select nonsense from nowhere"), bind(), execute(), sync())
+        self.assertEqual(len(errors(w.until_ready())), 1)
+        w.send(parse("", self.CARDS), bind(), execute(), sync())
+        self.assertMaskedCards(w.until_ready())
+
+
+class StructuredValuesTest(WireTestCase):
+    """Arrays, records, composites and JSON, in text and binary: every
+    element is masked (a column rule on an array column, element by
+    element; detection on every element of every value), or the value is
+    NULL, never raw."""
+
+    DERIVED = (
+        "select array_agg(card_number) from customers",
+        "select array(select card_number from customers)",
+        "select c from customers c",
+        "select array_agg(c) from customers c",
+        "select row(card_number, 1) from customers",
+        "select array[row(array[card_number])] from customers",
+        "select to_jsonb(c) from customers c",
+        "select row_to_json(c)::text from customers c",
+        "select card_number::bigint from customers where card_number ~ '^[0-9]+$'",
+        "select nums from tagged",
+    )
+
+    def test_detection_reaches_every_element_text_and_binary(self):
+        for sql in self.DERIVED:
+            for fmt in (0, 1):
+                w = self.wire()
+                w.send(parse("", sql), bind(result_formats=(fmt,)), execute(), sync())
+                msgs = w.until_ready()
+                self.assertEqual(errors(msgs), [], (sql, fmt))
+                got = rows(msgs)
+                self.assertTrue(got, (sql, fmt))
+                blob = repr(got)
+                for card in raw_cards():
+                    self.assertNotIn(card, blob, (sql, fmt))
+                    self.assertNotIn(card.replace(" ", ""), blob, (sql, fmt))
+
+    def test_column_rule_on_an_array_column_masks_each_element(self):
+        # bob has column rules only, no detection: the rule itself masks
+        # every element, and the array stays a valid text[].
+        cur = self.connect("bob").cursor()
+        cur.execute("select cards from tagged")
+        cards = cur.fetchone()[0]
+        self.assertIsInstance(cards, list)
+        self.assertEqual(len(cards), 50)
+        for c in cards:
+            self.assertRegex(c, r"^\*+.{4}$")
+        self.assertNoRawCard(cards)
+        w = self.wire("bob")
+        w.send(parse("", "select cards from tagged"), bind(result_formats=(1,)), execute(),
+               sync())
+        got = rows(w.until_ready())
+        self.assertNoRawCard(got)
+        self.assertIn(b"*", got[0][0])
+        # The exempt group sees the elements.
+        cur = self.connect("paula").cursor()
+        cur.execute("select cards from tagged")
+        self.assertEqual(set(cur.fetchone()[0]), raw_cards())
+
+
+class EncodingTest(MaskingTestCase):
+    """The detectors and the array parser read bytes: an encoding whose
+    characters can hold ASCII bytes is refused for masked people, at login
+    and when set later."""
+
+    def test_unsafe_client_encoding_refused(self):
+        with self.assertRaises(psycopg2.Error) as cm:
+            psycopg2.connect(relay.dsn(suite.token("alice"), client_encoding="SJIS"))
+        self.assertIn("client_encoding", str(cm.exception))
+        c = self.connect()
+        with self.assertRaises(psycopg2.Error) as cm:
+            c.cursor().execute("set client_encoding to 'SJIS'")
+        self.assertIn("client_encoding SJIS cannot be masked", str(cm.exception))
+        with self.assertRaises(psycopg2.OperationalError):
+            c.cursor().execute("select card_number from customers")
+
+
+class NotificationTest(MaskingTestCase):
+    def test_notification_payload_masked(self):
+        c = self.connect()
+        cur = c.cursor()
+        cur.execute("listen cards")
+        card = sorted(raw_cards())[0]
+        other = self.connect("paula")
+        other.cursor().execute("select pg_notify('cards', %s)", (card,))
+        import select
+        for _ in range(50):
+            c.poll()
+            if c.notifies:
+                break
+            select.select([c], [], [], 0.2)
+        self.assertTrue(c.notifies)
+        payload = c.notifies[0].payload
+        self.assertNotIn(card, payload)
+        self.assertIn("*", payload)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ default deny
 connect shop app_read groups contractors,analysts
 record shop app_read rows 3 groups contractors
 
+mask mode gateway
 mask column public.customers.card_number style partial keep 4
 
 rule reads

@@ -27,6 +27,7 @@ import base64
 import json
 import os
 import pwd
+import re
 import secrets
 import select
 import shutil
@@ -421,6 +422,25 @@ hostssl all      all        127.0.0.1/32  scram-sha-256
                  *args, "-f", "-"], input=sql, check=check, timeout=timeout,
                 env=self.env(user=user, db=db))
         return p.stdout if check else p
+
+    def provision_masking(self, policy_path, db="shop", key=None, roles=()):
+        """Database-enforced masking: `pgward-mask sql` for the policy piped
+        into psql as the superuser; each masked role it makes ("-- role M:
+        the masked twin of R ...") gets R's password (its verifier is R's)
+        and a line in the passfile. Returns the masked role names."""
+        cmd = [os.path.join(build_dir(), "bin", "pgward-mask"), "sql", "-p", policy_path]
+        if key is not None:
+            cmd += ["--key", key]
+        for r in roles:
+            cmd += ["--role", r]
+        sql = run(cmd).stdout
+        self.psql(sql, db=db)
+        twins = re.findall(r"^-- role (\S+): the masked twin of (\S+) ", sql, re.M)
+        for masked, base in twins:
+            if base in self.passwords:
+                self.passwords[masked] = self.passwords[base]
+        self.write_passfile(self.passfile)
+        return [m for m, _ in twins]
 
     def psql_file(self, path, db="postgres", user="postgres"):
         return run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.sockdir,

@@ -564,15 +564,15 @@ config_error(const char *text, const char *expect)
 START_TEST(config_errors)
 {
 	config_error("issuer x\nfoo bar\n", "auth.conf:2: unknown key \"foo\"");
-	config_error("issuer x\nleeway-s abc\n", ":2: expected an integer");
-	config_error("max-token-bytes 99999999\n", ":1: expected an integer");
+	config_error("issuer x\nleeway-s abc\n", ":2: leeway-s: expected an integer");
+	config_error("max-token-bytes 99999999\n", ":1: max-token-bytes: expected an integer");
 	config_error("algorithms RS256,PS256\n", "not supported by this libjwt");
 	config_error("algorithms RS256,XX1\n", "unknown algorithm \"XX1\"");
 	config_error("issuer a\nissuer b\n", ":2: duplicate key \"issuer\"");
 	config_error("audience a\njwks /x\n", "issuer is required");
 	config_error("issuer a\njwks /x\n", "audience is required");
 	config_error("user-claim a,,b\n", "user-claim");
-	config_error("issuer\n", "missing value");
+	config_error("issuer\n", ":1: issuer: missing value");
 	chmod(secret_path, 0644);
 	struct auth_config_result c = config_with(hmac_conf("HS256"));
 	chmod(secret_path, 0600);
@@ -591,8 +591,8 @@ START_TEST(config_defaults)
 	ck_assert_str_eq(algs, "RS256,ES256");
 	ck_assert_int_eq(c.config->leeway_s, 30);
 	ck_assert_int_eq(c.config->max_token_bytes, 16384);
-	ck_assert_uint_eq(c.config->nuser_claims, 1);
-	ck_assert_str_eq(c.config->user_claims[0], "preferred_username");
+	ck_assert_uint_eq(c.config->user_claims.n, 1);
+	ck_assert_str_eq(c.config->user_claims.v[0], "preferred_username");
 	ck_assert_str_eq(c.config->groups_claim, "groups");
 	ck_assert_ptr_null(c.config->hmac_secret);
 	auth_config_result_free(c);

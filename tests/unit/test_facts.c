@@ -228,6 +228,18 @@ static const char *const trivial_wheres[] = {
 	"null IS NULL", "1 IN (3, 2, 1)", "2 BETWEEN 1 AND 3", "true IS TRUE",
 	"1 <> 2", "null IS NOT DISTINCT FROM null", "'1'::int = 1", "-1 < 0",
 	"0 = 0", "-5 = -5", "- 5 < 0", "-0.5 < 0",
+	/* an expression equal to itself, also through casts */
+	"id = id", "o.id = o.id", "orders.x = orders.x", "id::text = id",
+	"lower(v) = lower(v)", "id >= id", "id IS NOT DISTINCT FROM id",
+	"(id + 1) = (id + 1)", "id IN (1, id)",
+	/* complementary pairs */
+	"x IS NOT NULL OR x IS NULL", "x IS NULL OR id = 3 OR x IS NOT NULL",
+	"x OR NOT x", "NOT x OR x", "id = 1 OR id <> 1", "id < 5 OR id >= 5",
+	"x IS TRUE OR x IS NOT TRUE",
+	/* folding, OR with a trivial arm, AND of trivial arms */
+	"2 > 1", "1 = 1 AND true", "id = 7 OR id = id", "id = id AND 1 = 1",
+	"NOT (id <> id)", "COALESCE(true, x)", "COALESCE(null, true)",
+	"(id = id)::bool", "v LIKE '%'", "NOT NOT true",
 };
 
 START_TEST(delete_trivial_where)
@@ -251,8 +263,14 @@ END_TEST
 static const char *const present_wheres[] = {
 	"id = 1", "false", "1=2", "NOT true", "id = 5 OR 1=2", "true AND id = 1",
 	"null", "id IS NULL", "'a' < 'b'", "1 IN (2, 3)", "EXISTS (SELECT 1)",
-	"f(1)", "CURRENT OF c", "1/0 = 1", "id = id", "1 = null",
+	"f(1)", "CURRENT OF c", "1/0 = 1", "1 = null",
 	"-1 = 0", "-7 > 0", "0 < -3",
+	/* outside the net (docs/statement-facts.md) */
+	"id > -1", "id >= 0", "id <> -1", "length(v) >= 0", "a.id = b.id",
+	"o.id = id", "id = id + 0", "id = 1 OR id <> 2", "COALESCE(x, true)",
+	"id IN (SELECT id FROM orders)", "id = id AND id = 3", "x OR NOT y",
+	"id < 5 OR id > 5", "v LIKE '%a'", "id = id OPERATOR(public.=) id",
+	"CASE WHEN true THEN true END",
 };
 
 START_TEST(delete_present_where)
@@ -816,6 +834,9 @@ START_TEST(cache_keys)
 		"create rule r as on insert to t do nothing",
 		"create function f() returns int language sql as 'select 1'",
 		"explain (analyze false) delete from t",
+		/* constants compared with each other decide the class */
+		"delete from t where a = 1 or a <> 2", "delete from t where v like '%'",
+		"merge into t using s on true when matched then delete",
 	};
 	for (size_t i = 0; i < sizeof text / sizeof *text; i++) {
 		struct facts_result r = ok(text[i]);
@@ -834,6 +855,238 @@ START_TEST(cache_keys)
 		ck_assert_msg(strcmp(r.cache, "fingerprint") == 0, "%s: cache %s", fp[i], r.cache);
 		facts_result_free(&r);
 	}
+}
+END_TEST
+
+
+/* ---- MERGE ------------------------------------------------------------ */
+
+/* The facts of sql of the given kind, in order. */
+static size_t
+kinds(struct facts_result *r, const char *kind, json_t **out, size_t max)
+{
+	size_t i, n = 0;
+	json_t *f;
+
+	json_array_foreach(r->statements, i, f)
+		if (strcmp(str(f, "kind"), kind) == 0 && n < max)
+			out[n++] = f;
+	return n;
+}
+
+START_TEST(merge_when_actions)
+{
+	struct facts_result r = ok("MERGE INTO orders o USING (SELECT 1) s ON true "
+				   "WHEN MATCHED THEN DELETE");
+	json_t *f[4];
+
+	ck_assert_uint_eq(json_array_size(r.statements), 2);
+	ck_assert_str_eq(str(nth(&r, 0), "kind"), "merge");
+	f[0] = find(&r, "delete", "top");
+	ck_assert_str_eq(str(f[0], "where"), "trivial");
+	ck_assert_str_eq(str(f[0], "node"), "MergeWhenClause");
+	ck_assert_str_eq(str(f[0], "merge_when"), "matched");
+	ck_assert_int_eq(json_integer_value(json_object_get(f[0], "parent")), 0);
+	list_is(f[0], "tables_written", "orders", NULL);
+	facts_result_free(&r);
+
+	/* every form, in order: the source is read by each action */
+	r = ok("MERGE INTO public.orders o USING staging s ON o.id = s.id "
+	       "WHEN MATCHED AND s.gone THEN DELETE "
+	       "WHEN MATCHED THEN UPDATE SET total = s.total "
+	       "WHEN NOT MATCHED AND s.total > 0 THEN INSERT (id, total) VALUES (s.id, s.total) "
+	       "WHEN NOT MATCHED THEN DO NOTHING");
+	ck_assert_uint_eq(json_array_size(r.statements), 4);
+	list_is(nth(&r, 0), "tables_read", "staging", NULL);
+	ck_assert_uint_eq(kinds(&r, "delete", f, 4), 1);
+	ck_assert_str_eq(str(f[0], "where"), "present");
+	list_is(f[0], "tables_read", "staging", NULL);
+	list_is(f[0], "tables_written", "public.orders", NULL);
+	ck_assert_uint_eq(kinds(&r, "update", f, 4), 1);
+	ck_assert_str_eq(str(f[0], "where"), "present");
+	ck_assert_uint_eq(kinds(&r, "insert", f, 4), 1);
+	ck_assert_str_eq(str(f[0], "merge_when"), "not matched");
+	ck_assert_ptr_null(json_object_get(f[0], "where"));
+	facts_result_free(&r);
+
+	/* DO NOTHING alone: no action facts */
+	r = ok("MERGE INTO orders o USING s ON true WHEN MATCHED THEN DO NOTHING");
+	ck_assert_uint_eq(json_array_size(r.statements), 1);
+	facts_result_free(&r);
+}
+END_TEST
+
+static const struct {
+	const char *on, *cond, *want;
+} merge_wheres[] = {
+	{ "true", NULL, "trivial" },
+	{ "1 = 1", NULL, "trivial" },
+	{ "o.id = o.id", NULL, "trivial" },
+	{ "true", "true", "trivial" },
+	{ "true", "o.x IS NULL OR o.x IS NOT NULL", "trivial" },
+	{ "true", "o.x = 1", "present" },
+	{ "o.id = s.id", NULL, "present" },
+	{ "o.id = s.id", "true", "present" },
+	{ "false", NULL, "present" },
+	{ "true", "false", "present" },
+};
+
+START_TEST(merge_where)
+{
+	char sql[512];
+	static const char *const acts[] = { "DELETE", "UPDATE SET total = 0" };
+
+	for (int a = 0; a < 2; a++) {
+		snprintf(sql, sizeof sql, "MERGE INTO orders o USING (SELECT 1 AS id) s "
+			 "ON %s WHEN MATCHED%s%s THEN %s", merge_wheres[_i].on,
+			 merge_wheres[_i].cond ? " AND " : "",
+			 merge_wheres[_i].cond ? merge_wheres[_i].cond : "", acts[a]);
+		where_is(sql, a ? "update" : "delete", "top", merge_wheres[_i].want);
+	}
+}
+END_TEST
+
+START_TEST(merge_nested)
+{
+	/* in a DO block: the actions keep the via of their MERGE */
+	where_is("DO $$ BEGIN MERGE INTO orders o USING (SELECT 1) s ON true "
+		 "WHEN MATCHED THEN DELETE; END $$", "delete", "do", "trivial");
+	where_is("PREPARE p AS MERGE INTO orders o USING (SELECT 1) s ON true "
+		 "WHEN MATCHED THEN UPDATE SET total = 0", "update", "prepare", "trivial");
+	where_is("EXPLAIN ANALYZE MERGE INTO orders o USING (SELECT 1) s ON 1=1 "
+		 "WHEN MATCHED THEN DELETE", "delete", "explain", "trivial");
+}
+END_TEST
+
+/* ---- relations resolved to base tables ------------------------------- */
+
+static struct facts_result
+resolved(const char *sql, const char *relations, int want_used)
+{
+	struct facts_result r = ok(sql);
+	json_t *rel = relations ? json_loads(relations, 0, NULL) : NULL;
+	int used = -1;
+
+	ck_assert(relations == NULL || rel != NULL);
+	ck_assert_int_eq(facts_resolve(r.statements, rel, &used), 0);
+	ck_assert_int_eq(used, want_used);
+	json_decref(rel);
+	return r;
+}
+
+START_TEST(relations_map)
+{
+	const char *map = "{\"public.ov\": [\"public.orders\"], \"ov\": [\"public.orders\"],"
+			  " \"public.ruled\": [\"public.ruled\", \"public.audit\"],"
+			  " \"public.opaque_v\": [],"
+			  " \"public.v2\": [\"public.orders\", \"public.items\"]}";
+	struct facts_result r = resolved("DELETE FROM ov", map, 1);
+	json_t *f = nth(&r, 0);
+
+	list_is(f, "tables_written", "ov", "public.orders", NULL);
+	list_is(f, "resolved_from", "ov", NULL);
+	ck_assert_str_eq(str(f, "where"), "none");
+	ck_assert_str_eq(str(f, "via"), "top");
+	ck_assert(!opaque(f));
+	facts_result_free(&r);
+
+	r = resolved("UPDATE public.ov SET total = 0 WHERE id = 1", map, 1);
+	list_is(nth(&r, 0), "tables_written", "public.ov", "public.orders", NULL);
+	ck_assert_str_eq(str(nth(&r, 0), "where"), "present");
+	facts_result_free(&r);
+
+	/* a database name in front is ignored */
+	r = resolved("INSERT INTO shop.public.ruled VALUES (1)", map, 1);
+	list_is(nth(&r, 0), "tables_written", "shop.public.ruled", "public.ruled",
+		"public.audit", NULL);
+	facts_result_free(&r);
+
+	/* unqualified names only as the map gives them */
+	r = resolved("DELETE FROM ruled", map, 0);
+	list_is(nth(&r, 0), "tables_written", "ruled", NULL);
+	ck_assert_ptr_null(json_object_get(nth(&r, 0), "resolved_from"));
+	facts_result_free(&r);
+	r = resolved("DELETE FROM other.ov", map, 0);
+	list_is(nth(&r, 0), "tables_written", "other.ov", NULL);
+	facts_result_free(&r);
+
+	/* no bases: opaque */
+	r = resolved("DELETE FROM public.opaque_v WHERE id = 1", map, 1);
+	ck_assert(opaque(nth(&r, 0)));
+	ck_assert_msg(strstr(str(nth(&r, 0), "opaque_reason"), "public.opaque_v") != NULL,
+		      "%s", str(nth(&r, 0), "opaque_reason"));
+	facts_result_free(&r);
+
+	/* reads too, in every fact; a MERGE's actions */
+	r = resolved("SELECT * FROM public.v2 JOIN ov USING (id)", map, 1);
+	list_is(nth(&r, 0), "tables_read", "public.v2", "public.orders", "public.items",
+		"ov", NULL);
+	facts_result_free(&r);
+	r = resolved("MERGE INTO ov USING public.v2 s ON true WHEN MATCHED THEN DELETE", map, 1);
+	f = find(&r, "delete", "top");
+	list_is(f, "tables_written", "ov", "public.orders", NULL);
+	list_is(f, "tables_read", "public.v2", "public.orders", "public.items", NULL);
+	facts_result_free(&r);
+	r = resolved("WITH d AS (DELETE FROM ov RETURNING *) SELECT 1", map, 1);
+	list_is(find(&r, "delete", "cte"), "tables_written", "ov", "public.orders", NULL);
+	facts_result_free(&r);
+
+	/* a DDL statement's target is not a write through the view */
+	r = resolved("DROP VIEW ov", map, 0);
+	list_is(nth(&r, 0), "tables_written", "ov", NULL);
+	facts_result_free(&r);
+}
+END_TEST
+
+START_TEST(relations_same_string)
+{
+	struct facts_result r = ok("CREATE TEMP VIEW ov AS SELECT * FROM orders; DELETE FROM ov");
+	json_t *f = find(&r, "delete", "top");
+
+	list_is(f, "tables_written", "ov", "orders", NULL);
+	list_is(f, "resolved_from", "ov", NULL);
+	ck_assert_str_eq(str(f, "where"), "none");
+	facts_result_free(&r);
+
+	/* qualified, through a view of a view, in a DO block */
+	r = ok("CREATE VIEW s.a AS SELECT * FROM public.orders o JOIN items i USING (id); "
+	       "CREATE VIEW b AS SELECT * FROM s.a; UPDATE b SET total = 0; DELETE FROM a");
+	list_is(find(&r, "update", "top"), "tables_written", "b", "s.a", "public.orders",
+		"items", NULL);
+	list_is(find(&r, "delete", "top"), "tables_written", "a", "s.a", "public.orders",
+		"items", NULL);
+	facts_result_free(&r);
+	r = ok("DO $$ BEGIN CREATE TEMP VIEW ov AS SELECT * FROM orders; "
+	       "DELETE FROM ov; END $$");
+	list_is(find(&r, "delete", "do"), "tables_written", "ov", "orders", NULL);
+	facts_result_free(&r);
+	r = ok("CREATE TEMP VIEW ov AS SELECT * FROM orders; DELETE FROM pg_temp.ov");
+	list_is(find(&r, "delete", "top"), "tables_written", "pg_temp.ov", "ov", "orders",
+		NULL);
+	facts_result_free(&r);
+
+	/* a rule: writes to its relation also write what its actions write */
+	r = ok("CREATE RULE r AS ON DELETE TO t DO INSTEAD DELETE FROM orders "
+	       "WHERE id = old.id; DELETE FROM t");
+	list_is(find(&r, "delete", "top"), "tables_written", "t", "orders", NULL);
+	ck_assert_str_eq(str(find(&r, "delete", "top"), "where"), "none");
+	facts_result_free(&r);
+
+	/* written before the view exists: not resolved */
+	r = ok("DELETE FROM ov; CREATE TEMP VIEW ov AS SELECT * FROM orders");
+	list_is(find(&r, "delete", "top"), "tables_written", "ov", NULL);
+	facts_result_free(&r);
+
+	/* with the request's map: a view over a view the map knows */
+	r = resolved("CREATE TEMP VIEW w AS SELECT * FROM ov; DELETE FROM w",
+		     "{\"ov\": [\"public.orders\"]}", 1);
+	list_is(find(&r, "delete", "top"), "tables_written", "w", "ov", "public.orders",
+		NULL);
+	facts_result_free(&r);
+	/* a cycle ends */
+	r = resolved("DELETE FROM x", "{\"x\": [\"y\"], \"y\": [\"x\"]}", 1);
+	list_is(nth(&r, 0), "tables_written", "x", "y", NULL);
+	facts_result_free(&r);
 }
 END_TEST
 
@@ -885,6 +1138,11 @@ facts_suite(void)
 	tcase_add_loop_test(tc, delete_present_where, 0,
 			    sizeof present_wheres / sizeof *present_wheres);
 	tcase_add_test(tc, update_without_where);
+	tcase_add_test(tc, merge_when_actions);
+	tcase_add_loop_test(tc, merge_where, 0, sizeof merge_wheres / sizeof *merge_wheres);
+	tcase_add_test(tc, merge_nested);
+	tcase_add_test(tc, relations_map);
+	tcase_add_test(tc, relations_same_string);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("objects");

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -12,6 +15,8 @@
 #include "filter/rules.h"
 #include "mask/internal.h"
 #include "mask/mask.h"
+#include "mask/profile.h"
+#include "mask/provision.h"
 
 static const uint8_t KEY[] = "0123456789abcdef0123456789abcdef";
 
@@ -366,17 +371,20 @@ START_TEST(test_policy_lines)
 {
 	struct rules_result r;
 	struct rules *p = policy(POLICY, &r);
-	ck_assert_uint_eq(p->nmasks, 5);
+	ck_assert_uint_eq(p->mask.nlines, 5);
 	ck_assert_int_eq(p->mask_predicates, RULES_DENY);
-	ck_assert_str_eq(p->masks[0].table, "public.customers");
-	ck_assert_str_eq(p->masks[0].column, "card_number");
-	ck_assert_int_eq((int)p->masks[0].keep, 4);
+	ck_assert_int_eq(p->mask.mode, MASK_MODE_DATABASE);
+	ck_assert_str_eq(p->mask.lines[0].table, "public.customers");
+	ck_assert_str_eq(p->mask.lines[0].column, "card_number");
+	ck_assert_int_eq((int)p->mask.lines[0].keep, 4);
 	rules_result_free(r);
 	policy_fails("default allow\nmask key /etc/pgward/mask.key\n", "never in the policy");
 	policy_fails("default allow\nmask column card style redact\n", "SCHEMA.TABLE.COLUMN");
-	policy_fails("default allow\nmask column t.c style blur\n", "is not redact");
-	policy_fails("default allow\nmask column t.c\n", "either \"style STYLE\" or \"detect\"");
-	policy_fails("default allow\nmask column t.c style redact keep 3\n", "keep belongs");
+	policy_fails("default allow\nmask column s.t.c style blur\n", "is not redact");
+	policy_fails("default allow\nmask column s.t.c\n", "either \"style STYLE\" or \"detect\"");
+	policy_fails("default allow\nmask column s.t.c style redact keep 3\n", "keep belongs");
+	policy_fails("default allow\nmask column .t.c style redact\n", "SCHEMA.TABLE.COLUMN");
+	policy_fails("default allow\nmask column s..c style redact\n", "SCHEMA.TABLE.COLUMN");
 	policy_fails("default allow\nmask regex x \"(\"\n", "mask regex x");
 	policy_fails("default allow\nmask detect all-text detectors regex:nope\n",
 	    "no \"mask regex nope\" line");
@@ -431,6 +439,315 @@ START_TEST(test_policy_narrowing)
 	ck_assert_int_eq(rules_mask_json(p, NULL, &j), 0);
 	ck_assert_ptr_nonnull(j);
 	json_decref(j);
+	rules_result_free(r);
+}
+END_TEST
+
+START_TEST(test_policy_mode)
+{
+	struct rules_result r;
+	struct rules *p;
+	json_t *j;
+	struct rule_identity ana = { "ann", g_ana, 1, "shop", "app" };
+	/* Database mode (the default): 3-part names and a style, named by line. */
+	policy_fails("default allow\nmask column customers.card style redact\n",
+	    "p.conf:2: mask column customers.card: mask mode database needs "
+	    "SCHEMA.TABLE.COLUMN");
+	policy_fails("default allow\nmask column s.t.c detect\nmask detect columns\n",
+	    "p.conf:2: mask column s.t.c: mask mode database needs a style");
+	policy_fails("default allow\nmask mode database\nmask column t.c style redact\n",
+	    "p.conf:3:");
+	policy_fails("default allow\nmask mode gateway\nmask mode gateway\n",
+	    "duplicate (first on line 2)");
+	policy_fails("default allow\nmask mode wire\n", "database or gateway");
+	policy_fails("default allow\nmask mode\n", "database or gateway");
+	/* Database mode: predicates default allow, "mode" in the JSON. */
+	p = policy("default allow\nmask column s.t.c style redact\n", &r);
+	ck_assert_int_eq(p->mask_predicates, RULES_ALLOW);
+	ck_assert_int_eq(rules_mask_json(p, &ana, &j), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "mode")), "database");
+	ck_assert_ptr_null(json_object_get(j, "predicates"));
+	struct mask_result mr = mask_engine_new(j, NULL, 0);
+	ck_assert_msg(mr.error == NULL, "%s", mr.error ? mr.error : "");
+	mask_engine_free(mr.engine);
+	json_decref(j);
+	rules_result_free(r);
+	/* Gateway mode, given after the lines it allows: 2 parts and detect
+	 * are fine, predicates default deny. */
+	p = policy("default allow\nmask column t.c detect\nmask column u.d style redact\n"
+	    "mask detect columns\nmask mode gateway\n", &r);
+	ck_assert_int_eq(p->mask_predicates, RULES_DENY);
+	ck_assert_int_eq(p->mask_pred_rule.line, 5);
+	ck_assert_int_eq(rules_mask_json(p, &ana, &j), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "mode")), "gateway");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "predicates")), "deny");
+	json_decref(j);
+	rules_result_free(r);
+	/* An explicit predicates line still wins in gateway mode. */
+	p = policy("default allow\nmask mode gateway\nmask predicates allow\n"
+	    "mask column t.c style redact\n", &r);
+	ck_assert_int_eq(p->mask_predicates, RULES_ALLOW);
+	ck_assert_int_eq(rules_mask_json(p, &ana, &j), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "predicates")), "allow");
+	json_decref(j);
+	rules_result_free(r);
+	p = policy("default allow\nmask mode gateway\nmask predicates review approvers leads\n"
+	    "mask column t.c style redact\n", &r);
+	ck_assert_int_eq(p->mask_predicates, RULES_REVIEW);
+	ck_assert_uint_eq(p->mask_pred_rule.approvers.n, 1);
+	ck_assert_str_eq(p->mask_pred_rule.approvers.v[0], "leads");
+	rules_result_free(r);
+	/* The engine refuses a mode it does not know. */
+	j = json_loads("{\"mode\":\"wire\",\"columns\":[]}", 0, NULL);
+	mr = mask_engine_new(j, NULL, 0);
+	ck_assert_ptr_nonnull(mr.error);
+	free(mr.error);
+	json_decref(j);
+}
+END_TEST
+
+/* ---- profiles (mask/profile.h) ---- */
+
+static struct mask_profile *
+profile_of(const char *rules)
+{
+	json_t *j = json_loads(rules, 0, NULL);
+	ck_assert_ptr_nonnull(j);
+	struct mask_profile_result r = mask_profile_new(j);
+	json_decref(j);
+	ck_assert_msg(r.error == NULL, "%s", r.error ? r.error : "");
+	return r.profile;
+}
+
+START_TEST(test_profile)
+{
+	/* printf 'public.customers\tcard_number\tpartial\t4\npublic.customers\temail\temail-domain\t0\n' | sha256sum
+	 *   db7975784d6b43b5eacb61a39242da8c8426aabafef521607e2fd2bccb314be9
+	 * The order of the rules does not matter; detect entries do not count;
+	 * keep defaults to 4. */
+	struct mask_profile *p = profile_of("{\"columns\":["
+	    "{\"table\":\"public.customers\",\"column\":\"email\",\"style\":\"email-domain\"},"
+	    "{\"table\":\"public.customers\",\"column\":\"notes\",\"detect\":true},"
+	    "{\"table\":\"public.customers\",\"column\":\"card_number\",\"style\":\"partial\"}],"
+	    "\"mode\":\"database\"}");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p->canonical, "public.customers\tcard_number\tpartial\t4\n"
+	    "public.customers\temail\temail-domain\t0\n");
+	ck_assert_str_eq(p->id, "pdb797578");
+	ck_assert_str_eq(p->schema, "pgward_mask_db797578");
+	ck_assert_uint_eq(p->ncols, 2);
+	ck_assert_str_eq(p->cols[0].column, "card_number");
+	char role[MASK_PROFILE_NAMEDATALEN];
+	ck_assert_int_eq(mask_profile_role(p, "app", role), 0);
+	ck_assert_str_eq(role, "app_m_db797578");
+	/* 52 + 11 = 63 bytes fits, 53 + 11 does not. */
+	char longname[60];
+	memset(longname, 'r', 52);
+	longname[52] = '\0';
+	ck_assert_int_eq(mask_profile_role(p, longname, role), 0);
+	ck_assert_uint_eq(strlen(role), 63);
+	longname[52] = 'r';
+	longname[53] = '\0';
+	ck_assert_int_eq(mask_profile_role(p, longname, role), -1);
+	mask_profile_free(p);
+	/* printf 'public.customers\tcard_number\tpartial\t2\n' | sha256sum
+	 *   f7d22a3be2b15758606debde3f1e70e5e572489f88ad93534a7333a19217b64a
+	 * keep is part of the profile; a second entry for a column is ignored. */
+	p = profile_of("{\"columns\":["
+	    "{\"table\":\"public.customers\",\"column\":\"card_number\",\"style\":\"partial\",\"keep\":2},"
+	    "{\"table\":\"public.customers\",\"column\":\"card_number\",\"style\":\"redact\"}]}");
+	ck_assert_str_eq(p->id, "pf7d22a3b");
+	mask_profile_free(p);
+	/* printf 'public.a\tz\tredact\t0\npublic.a_b\tc\ttoken\t0\n' | sha256sum
+	 *   a41638b1ecaf613648da1c48770121af53fd238b87ed659a9f08447e8c6dec08
+	 * Sorted bytewise on "table\tcolumn": the tab sorts before '_'. */
+	p = profile_of("{\"columns\":["
+	    "{\"table\":\"public.a_b\",\"column\":\"c\",\"style\":\"token\"},"
+	    "{\"table\":\"public.a\",\"column\":\"z\",\"style\":\"redact\"}]}");
+	ck_assert_str_eq(p->id, "pa41638b1");
+	mask_profile_free(p);
+	/* Nothing with a style: no profile. */
+	ck_assert_ptr_null(profile_of("{\"columns\":[{\"table\":\"s.t\",\"column\":\"c\","
+	    "\"detect\":true}],\"patterns\":[{\"column\":\"*x*\",\"style\":\"redact\"}]}"));
+	ck_assert_ptr_null(profile_of("{}"));
+	json_t *j = json_loads("{\"columns\":[{\"table\":\"s.t\",\"column\":\"c\","
+	    "\"style\":\"blur\"}]}", 0, NULL);
+	struct mask_profile_result r = mask_profile_new(j);
+	ck_assert_ptr_nonnull(r.error);
+	mask_profile_result_free(r);
+	json_decref(j);
+}
+END_TEST
+
+/* ---- the key file (mask_key_read) ---- */
+
+static char key_dir[64];
+
+static char *
+key_file(const char *name, const void *data, size_t n, mode_t mode)
+{
+	static char path[128];
+	snprintf(path, sizeof path, "%s/%s", key_dir, name);
+	unlink(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, n), (ssize_t)n);
+	close(fd);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	return path;
+}
+
+static void
+key_fails(const char *path, const char *want)
+{
+	struct mask_key_result k = mask_key_read(path);
+	ck_assert_msg(k.error != NULL && strstr(k.error, want) != NULL,
+	    "error \"%s\" lacks \"%s\"", k.error ? k.error : "(none)", want);
+	ck_assert_ptr_null(k.key);
+	mask_key_result_free(k);
+}
+
+START_TEST(test_key_read)
+{
+	snprintf(key_dir, sizeof key_dir, "/tmp/test_mask_key.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(key_dir));
+	char k32[33], big[MASK_KEY_MAX + 2];
+	memset(k32, 'k', 32);
+	k32[32] = '\n';
+	memset(big, 'b', sizeof big);
+	/* The same bytes with or without one line end. */
+	const char *variants[] = { "", "\n", "\r\n" };
+	for (int v = 0; v < 3; v++) {
+		char buf[40];
+		memcpy(buf, k32, 32);
+		memcpy(buf + 32, variants[v], strlen(variants[v]));
+		struct mask_key_result k = mask_key_read(key_file("k", buf,
+		    32 + strlen(variants[v]), 0600));
+		ck_assert_msg(k.error == NULL, "%s", k.error ? k.error : "");
+		ck_assert_uint_eq(k.len, 32);
+		ck_assert_int_eq(memcmp(k.key, k32, 32), 0);
+		mask_key_result_free(k);
+	}
+	/* Only one line end goes: a second newline is key. */
+	char two[34];
+	memcpy(two, k32, 32);
+	two[32] = '\n';
+	two[33] = '\n';
+	struct mask_key_result k = mask_key_read(key_file("k", two, 34, 0400));
+	ck_assert_msg(k.error == NULL, "%s", k.error ? k.error : "");
+	ck_assert_uint_eq(k.len, 33);
+	mask_key_result_free(k);
+	/* Bytes are bytes: NUL and high bytes are key. */
+	char bin[32];
+	for (int i = 0; i < 32; i++)
+		bin[i] = (char)(i * 8);
+	k = mask_key_read(key_file("k", bin, 32, 0600));
+	ck_assert_ptr_null(k.error);
+	ck_assert_int_eq(memcmp(k.key, bin, 32), 0);
+	mask_key_result_free(k);
+	/* The longest key, with its newline. */
+	big[MASK_KEY_MAX] = '\n';
+	k = mask_key_read(key_file("k", big, MASK_KEY_MAX + 1, 0600));
+	ck_assert_ptr_null(k.error);
+	ck_assert_uint_eq(k.len, MASK_KEY_MAX);
+	mask_key_result_free(k);
+	big[MASK_KEY_MAX] = 'b';
+	key_fails(key_file("k", big, MASK_KEY_MAX + 1, 0600), "too long");
+	key_fails(key_file("k", big, MASK_KEY_MAX + 2, 0600), "too long");
+	key_fails(key_file("k", k32, 31, 0600), "too short");
+	key_fails(key_file("k", k32 + 1, 32, 0600) /* 31 bytes, newline */, "too short");
+	key_fails(key_file("k", "", 0, 0600), "too short");
+	key_fails(key_file("k", k32, 32, 0640), "too open");
+	key_fails(key_file("k", k32, 32, 0604), "too open");
+	key_fails("/nonexistent/mask.key", "No such file");
+	key_fails(key_dir, "not a regular file");
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", key_dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* ---- provisioning SQL (mask/provision.h) ---- */
+
+START_TEST(test_provision_sql)
+{
+	struct rules_result r;
+	struct rules *p = policy("default allow\n"
+	    "mask column public.customers.card_number style partial keep 4 exempt pci\n"
+	    "mask column public.customers.email style email-domain exempt pci\n"
+	    "mask column public.customers.name style token groups ana*\n"
+	    "mask column public.orders.note style null groups support\n", &r);
+	struct mask_profiles_result ps = mask_profiles_enumerate(&p->mask);
+	ck_assert_msg(ps.error == NULL, "%s", ps.error ? ps.error : "");
+	/* Patterns pci, ana*, support: 8 assignments; pci alone (and with
+	 * nothing else) masks nothing, so the distinct non-empty sets are
+	 * {card,email} {card,email,name} {card,email,note} {all four} {name}
+	 * {note} {name,note}. */
+	ck_assert_uint_eq(ps.n, 7);
+	ck_assert_str_eq(ps.v[0].lines, "2, 3");
+	ck_assert_str_eq(ps.v[0].profile->id, "pdb797578");
+	ck_assert_ptr_nonnull(strstr(ps.v[0].who, "none matching pci, ana*, support"));
+	const char *roles[] = { "app_read", "o'neil" };
+	struct mask_sql_result sr = mask_provision_sql(&ps, roles, 2, NULL, 0, "p.conf");
+	ck_assert_ptr_nonnull(sr.error);	/* token needs the key */
+	ck_assert_ptr_nonnull(strstr(sr.error, "--key"));
+	mask_sql_result_free(sr);
+	sr = mask_provision_sql(&ps, roles, 2, KEY, 32, "p.conf");
+	ck_assert_msg(sr.error == NULL, "%s", sr.error ? sr.error : "");
+	const char *want[] = { "BEGIN;\n", "SET LOCAL search_path = pg_catalog, pg_temp;",
+		"CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA pgward_mask;",
+		"SET LOCAL log_statement = 'none';",
+		/* the key as hex */
+		"pg_catalog.decode('3031323334353637383961626364656630313233343536373839616263646566', 'hex')",
+		"SECURITY DEFINER", "REVOKE ALL ON FUNCTION pgward_mask.token(text) FROM PUBLIC;",
+		"CREATE SCHEMA IF NOT EXISTS \"pgward_mask_db797578\";",
+		"-- view pgward_mask_db797578.customers of public.customers",
+		"WITH (security_barrier)", "'app_read_m_db797578'",
+		/* a quote in a role name is doubled in its literal */
+		"'o''neil_m_db797578'", "NOINHERIT", "DROP OWNED BY",
+		"'NULL::' || pg_catalog.format_type(a.atttypid, a.atttypmod)",
+		"GRANT EXECUTE ON FUNCTION pgward_mask.token(text) TO %I", "COMMIT;\n", NULL };
+	for (int i = 0; want[i] != NULL; i++)
+		ck_assert_msg(strstr(sr.sql, want[i]) != NULL, "missing: %s", want[i]);
+	/* No TRIGGER, no CREATE on schemas, ever. */
+	ck_assert_ptr_null(strstr(sr.sql, "'TRIGGER'"));
+	ck_assert_ptr_null(strstr(sr.sql, "GRANT CREATE"));
+	/* The DO bodies close: as many openings as closings. */
+	size_t open = 0, close = 0;
+	for (const char *q = sr.sql; (q = strstr(q, "DO $pgward$\n")) != NULL; q++)
+		open++;
+	for (const char *q = sr.sql; (q = strstr(q, "\n$pgward$;\n")) != NULL; q++)
+		close++;
+	ck_assert_uint_eq(open, close);
+	ck_assert_uint_gt(open, 7 * 2);
+	mask_sql_result_free(sr);
+	/* A role whose twin's name would pass 63 bytes. */
+	const char *longrole[] = { "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr" };
+	sr = mask_provision_sql(&ps, longrole, 1, KEY, 32, "p.conf");
+	ck_assert_ptr_nonnull(sr.error);
+	ck_assert_ptr_nonnull(strstr(sr.error, "63 bytes"));
+	mask_sql_result_free(sr);
+	/* The check query: one statement naming the role and the schema. */
+	sr = mask_check_sql(ps.v[0].profile, "app_read_m_db797578");
+	ck_assert_ptr_null(sr.error);
+	ck_assert_ptr_nonnull(strstr(sr.sql, "WITH RECURSIVE"));
+	ck_assert_ptr_nonnull(strstr(sr.sql, "'app_read_m_db797578'"));
+	ck_assert_ptr_nonnull(strstr(sr.sql, "readable by role"));
+	ck_assert_ptr_nonnull(strstr(sr.sql, "'pgward_mask_db797578'"));
+	ck_assert_ptr_null(strchr(sr.sql, ';'));
+	mask_sql_result_free(sr);
+	mask_profiles_result_free(ps);
+	rules_result_free(r);
+	/* Seventeen patterns: asked to simplify. */
+	char text[4096] = "default allow\n";
+	for (int i = 0; i < 17; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text),
+		    "mask column s.t.c%d style redact groups g%d\n", i, i);
+	p = policy(text, &r);
+	ps = mask_profiles_enumerate(&p->mask);
+	ck_assert_ptr_nonnull(ps.error);
+	ck_assert_ptr_nonnull(strstr(ps.error, "simplify"));
+	mask_profiles_result_free(ps);
 	rules_result_free(r);
 }
 END_TEST
@@ -496,6 +813,10 @@ suite(void)
 	tcase_add_test(tc, test_policy_lines);
 	tcase_add_test(tc, test_policy_narrowing);
 	tcase_add_test(tc, test_masked_predicate);
+	tcase_add_test(tc, test_policy_mode);
+	tcase_add_test(tc, test_profile);
+	tcase_add_test(tc, test_key_read);
+	tcase_add_test(tc, test_provision_sql);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -397,7 +397,7 @@ START_TEST(config_valid_and_grants)
 	ck_assert_msg(r.error == NULL, "%s", r.error);
 	struct relay_config *c = r.config;
 	ck_assert_int_eq(c->max_sessions, 7);
-	ck_assert_int_eq(c->nconnections, 2);
+	ck_assert_int_eq(c->connections.n, 2);
 	ck_assert_str_eq(relay_config_connection(c, "crm")->conninfo,
 	    "host=db2 dbname=crm sslmode=verify-full");
 	const char *analysts[] = { "analysts" };
@@ -451,6 +451,242 @@ START_TEST(config_errors_name_the_line)
 }
 END_TEST
 
+/* The string keys of the table: each one's field, and whether "off" clears it. */
+struct str_key {
+	const char *name;
+	size_t offset;
+	int offable;
+};
+
+static int
+string_keys(struct str_key *out, int max)
+{
+	int n = 0;
+	for (const struct conf_key *k = relay_config_keys; k->name != NULL; k++)
+		if ((k->type == &conf_string || k->type == &conf_string_off) && n < max)
+			out[n++] = (struct str_key){ k->name, k->offset,
+			    k->type == &conf_string_off };
+	return n;
+}
+
+static const char *
+field_of(const struct relay_config *c, size_t offset)
+{
+	return *(char *const *)((const char *)c + offset);
+}
+
+/* One line of a sequence: key a or b, set to a new value or turned off. */
+struct op {
+	int which;		/* 0: a, 1: b */
+	int off;
+};
+
+/*
+ * For every pair of string keys (a, b) and every sequence of up to three
+ * lines setting a or b to a new value or turning it off (when it can be),
+ * after a base that sets every string key (full) or only the required ones:
+ * the file parses (or fails only where tls-cert/tls-key are unpaired), a
+ * and b hold the last value written, every other key keeps its base value,
+ * and freeing is clean (ASan: nothing freed twice, nothing leaked).
+ */
+START_TEST(config_string_keys_free_only_themselves)
+{
+	struct str_key sk[32];
+	int nk = string_keys(sk, 32);
+	ck_assert_int_ge(nk, 8);
+	char *text = malloc(8192);
+	const char *expect[32];
+	char vals[32][64];
+	int loads = 0;
+	for (int full = 0; full < 2; full++)
+	for (int a = 0; a < nk; a++)
+	for (int b = 0; b < nk; b++) {
+		if (a == b)
+			continue;
+		struct op ops[6];
+		int nops = 0;
+		for (int w = 0; w < 2; w++)
+			for (int off = 0; off < 2; off++)
+				if (!off || sk[w ? b : a].offable)
+					ops[nops++] = (struct op){ w, off };
+		/* Every sequence of 1 to 3 ops, as a number in base nops. */
+		int total = nops + nops * nops + nops * nops * nops;
+		for (int seq = 0; seq < total; seq++) {
+			int len = seq < nops ? 1 : seq < nops + nops * nops ? 2 : 3;
+			int code = len == 1 ? seq : len == 2 ? seq - nops :
+			    seq - nops - nops * nops;
+			size_t o = (size_t)snprintf(text, 8192,
+			    "listen :1\nconnection a host=x\nallow a r g\n"
+			    "max-sessions 9\n");
+			for (int i = 0; i < nk; i++) {
+				expect[i] = NULL;
+				int required = strcmp(sk[i].name, "auth-socket") == 0 ||
+				    strcmp(sk[i].name, "audit-socket") == 0;
+				if (!full && !required)
+					continue;
+				snprintf(vals[i], sizeof vals[i], "/base/%s", sk[i].name);
+				expect[i] = vals[i];
+				o += (size_t)snprintf(text + o, 8192 - o, "%s %s\n",
+				    sk[i].name, vals[i]);
+			}
+			static char seqvals[3][64];
+			for (int l = 0; l < len; l++) {
+				struct op op = ops[code % nops];
+				code /= nops;
+				int k = op.which ? b : a;
+				if (op.off) {
+					expect[k] = NULL;
+					o += (size_t)snprintf(text + o, 8192 - o, "%s off\n",
+					    sk[k].name);
+				} else {
+					snprintf(seqvals[l], sizeof seqvals[l], "/v%d/%s", l,
+					    sk[k].name);
+					expect[k] = seqvals[l];
+					o += (size_t)snprintf(text + o, 8192 - o, "  %s\t%s  \n",
+					    sk[k].name, seqvals[l]);
+				}
+			}
+			char *path = write_temp(text);
+			struct relay_config_result r = relay_config_load(path);
+			unlink(path);
+			free(path);
+			loads++;
+			int cert = -1, key = -1;
+			for (int i = 0; i < nk; i++) {
+				if (strcmp(sk[i].name, "tls-cert") == 0)
+					cert = i;
+				if (strcmp(sk[i].name, "tls-key") == 0)
+					key = i;
+			}
+			ck_assert_int_ge(cert, 0);
+			ck_assert_int_ge(key, 0);
+			if ((expect[cert] == NULL) != (expect[key] == NULL)) {
+				ck_assert_msg(r.error != NULL && strstr(r.error, "go together"),
+				    "unpaired tls accepted:\n%s", text);
+				relay_config_result_free(&r);
+				continue;
+			}
+			ck_assert_msg(r.error == NULL, "%s\n%s", r.error, text);
+			const struct relay_config *c = r.config;
+			for (int i = 0; i < nk; i++) {
+				const char *got = field_of(c, sk[i].offset);
+				if (expect[i] == NULL)
+					ck_assert_msg(got == NULL, "%s = %s, expected none\n%s",
+					    sk[i].name, got, text);
+				else
+					ck_assert_msg(got != NULL && strcmp(got, expect[i]) == 0,
+					    "%s = %s, expected %s\n%s", sk[i].name, got,
+					    expect[i], text);
+			}
+			ck_assert_int_eq(c->audit_off, c->audit_socket == NULL);
+			ck_assert_int_eq(c->max_sessions, 9);
+			ck_assert_int_eq(c->connections.n, 1);
+			ck_assert_int_eq(c->grants.n, 1);
+			ck_assert_uint_eq(c->listen_tcp.n, 1);
+			ck_assert_int_eq(c->audit_timeout_ms, 2000);
+			relay_config_result_free(&r);
+		}
+	}
+	ck_assert_int_gt(loads, 1000);
+	free(text);
+}
+END_TEST
+
+/* The bug this table replaced: audit-socket off freed three other keys. */
+START_TEST(config_audit_off_keeps_the_filter_and_mask_keys)
+{
+	const char *orders[] = {
+		"filter-socket /f\nmask-key /k\nfilter-generation-file /g\naudit-socket off\n",
+		"audit-socket off\nfilter-socket /f\nmask-key /k\nfilter-generation-file /g\n",
+		"audit-socket /l\nfilter-socket /f\naudit-socket off\nmask-key /k\n"
+		    "audit-socket off\nfilter-generation-file /g\n",
+	};
+	for (size_t i = 0; i < sizeof orders / sizeof orders[0]; i++) {
+		char text[512];
+		snprintf(text, sizeof text, "listen :1\nauth-socket /a\nconnection a host=x\n%s",
+		    orders[i]);
+		char *p = write_temp(text);
+		struct relay_config_result r = relay_config_load(p);
+		ck_assert_msg(r.error == NULL, "%s", r.error);
+		ck_assert(r.config->audit_off);
+		ck_assert_ptr_null(r.config->audit_socket);
+		ck_assert_str_eq(r.config->filter_socket, "/f");
+		ck_assert_str_eq(r.config->mask_key, "/k");
+		ck_assert_str_eq(r.config->filter_generation_file, "/g");
+		relay_config_result_free(&r);
+		unlink(p);
+		free(p);
+	}
+}
+END_TEST
+
+static void
+relay_config_fails(const char *extra, const char *expect)
+{
+	char text[4096];
+	snprintf(text, sizeof text, "listen :1\nauth-socket /a\naudit-socket off\n"
+	    "connection a host=x\n%s", extra);
+	char *p = write_temp(text);
+	struct relay_config_result r = relay_config_load(p);
+	ck_assert_msg(r.error != NULL, "accepted: %s", extra);
+	ck_assert_ptr_null(r.config);
+	ck_assert_msg(strncmp(r.error, p, strlen(p)) == 0 && strstr(r.error, expect) != NULL,
+	    "\"%s\" lacks \"%s\"", r.error, expect);
+	relay_config_result_free(&r);
+	unlink(p);
+	free(p);
+}
+
+START_TEST(config_errors_and_repeats)
+{
+	relay_config_fails("bogus 1\n", ":5: unknown key \"bogus\"");
+	relay_config_fails("filter-socket\n", ":5: filter-socket: missing value");
+	relay_config_fails("max-sessions\n", ":5: max-sessions: missing value");
+	relay_config_fails("max-sessions 0\n", ":5: max-sessions: expected an integer from 1");
+	relay_config_fails("max-sessions 10O\n", ":5: max-sessions: expected an integer");
+	relay_config_fails("max-message-size 1073741824\n", "max-message-size: expected");
+	relay_config_fails("audit-parameters maybe\n",
+	    ":5: audit-parameters: expected raw or redacted, got \"maybe\"");
+	relay_config_fails("connection a host=y\n", ":5: connection: \"a\" defined twice");
+	relay_config_fails("connection b\n", ":5: connection: expected NAME CONNINFO");
+	relay_config_fails("allow a r\n", ":5: allow: expected CONNECTION ROLE");
+	relay_config_fails("allow a r ,\n", ":5: allow: empty list");
+	char many[2048] = "";
+	for (int i = 0; i <= RELAY_MAX_LISTEN; i++)
+		snprintf(many + strlen(many), sizeof many - strlen(many), "listen :%d\n", i + 2);
+	relay_config_fails(many, "listen: at most 16 values");
+	/* Repeated scalar keys: the last wins; repeated lists add. */
+	char *p = write_temp("listen :1\nlisten-unix /s1\nauth-socket /a\nauth-socket /b\n"
+	    "audit-socket off\naudit-socket /l\nconnection a host=x\nconnection b host=y\n"
+	    "max-sessions 5\nmax-sessions 7\naudit-parameters redacted\n"
+	    "audit-parameters raw\naudit-parameters redacted\nlisten :2\n");
+	struct relay_config_result r = relay_config_load(p);
+	ck_assert_msg(r.error == NULL, "%s", r.error);
+	ck_assert_str_eq(r.config->auth_socket, "/b");
+	ck_assert_str_eq(r.config->audit_socket, "/l");
+	ck_assert(!r.config->audit_off);
+	ck_assert_int_eq(r.config->max_sessions, 7);
+	ck_assert_int_eq(r.config->audit_redact_params, 1);
+	ck_assert_uint_eq(r.config->listen_tcp.n, 2);
+	ck_assert_str_eq(r.config->listen_tcp.v[1], ":2");
+	ck_assert_uint_eq(r.config->listen_unix.n, 1);
+	ck_assert_int_eq(r.config->connections.n, 2);
+	/* Defaults of what the file did not set. */
+	ck_assert_int_eq(r.config->auth_timeout_ms, 2000);
+	ck_assert_int_eq(r.config->review_poll_ms, 250);
+	ck_assert_int_eq(r.config->audit_max_sql_bytes, 256 * 1024);
+	ck_assert_int_eq(r.config->audit_max_param_bytes, 4096);
+	ck_assert_int_eq(r.config->startup_timeout_ms, 10000);
+	ck_assert_int_eq(r.config->upstream_timeout_s, 10);
+	ck_assert_int_eq(r.config->shutdown_timeout_s, 30);
+	ck_assert_int_eq(r.config->max_message_size, 256L * 1024 * 1024);
+	ck_assert_ptr_null(r.config->filter_socket);
+	relay_config_result_free(&r);
+	unlink(p);
+	free(p);
+}
+END_TEST
+
 static Suite *
 relay_suite(void)
 {
@@ -474,6 +710,9 @@ relay_suite(void)
 	tc = tcase_create("config");
 	tcase_add_test(tc, config_valid_and_grants);
 	tcase_add_test(tc, config_errors_name_the_line);
+	tcase_add_test(tc, config_string_keys_free_only_themselves);
+	tcase_add_test(tc, config_audit_off_keeps_the_filter_and_mask_keys);
+	tcase_add_test(tc, config_errors_and_repeats);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,24 @@
+#ifndef PGWARD_RELAY_RELATIONS_H
+#define PGWARD_RELAY_RELATIONS_H
+
+/* What writing a relation really touches, from the server's catalog:
+ * for every view and every relation with rewrite rules, the plain tables
+ * its rules reach (recursively). pgward-filter gets the map with each
+ * decide request ("relations", docs/filter-protocol.md), so a DELETE
+ * through a view or a rule is decided as a DELETE of its base tables.
+ *
+ * Keys: "schema.name", the bare "name" (the union over every schema, and
+ * the table itself where a plain table has that name too, since the
+ * client's search_path may change) and "pg_temp.name" for temporary
+ * ones. Values: arrays of "schema.table"; an empty array: the relation
+ * reaches no plain table the relay can name (the filter treats a write
+ * to it as opaque). */
+
+#include <jansson.h>
+
+/* One query whose single row and column is the map as JSON text. */
+const char *relations_query(void);
+/* The map from that JSON text: NULL on malformed input. */
+json_t *relations_parse(const char *text, size_t len);
+
+#endif
