@@ -7,11 +7,6 @@ so a statement over the limit that changed anything fails the test; and
 the result record says what the guard did."""
 
 import os
-import select
-import signal
-import socket
-import ssl
-import struct
 import subprocess
 import tempfile
 import threading
@@ -23,6 +18,7 @@ import psycopg2.errors
 
 import pgward_env
 from pgward_testing import TimedTestCase
+from pgward_wire import Wire, bind, error_fields, execute, msg, parse, query, sync
 
 LIMIT = 3
 POLICY = """
@@ -81,101 +77,22 @@ def table():
 UNTOUCHED = {i: 0 for i in range(1, 11)}
 
 
-def msg(kind, body=b""):
-    return kind + struct.pack("!I", len(body) + 4) + body
+SYNC = sync()
+FLUSH = msg(b"H")
 
 
-def parse(sql, name=b""):
-    return msg(b"P", name + b"\0" + sql.encode() + b"\0" + struct.pack("!H", 0))
-
-
-def bind(portal=b"", stmt=b""):
-    return msg(b"B", portal + b"\0" + stmt + b"\0" + struct.pack("!HHH", 0, 0, 0))
-
-
-def execute(portal=b"", max_rows=0):
-    return msg(b"E", portal + b"\0" + struct.pack("!I", max_rows))
-
-
-SYNC = msg(b"S")
-
-
-def query(sql):
-    return msg(b"Q", sql.encode() + b"\0")
-
-
-def fields(body):
-    out, i = {}, 0
-    while i < len(body) and body[i] != 0:
-        j = body.index(b"\0", i + 1)
-        out[chr(body[i])] = body[i + 1:j].decode()
-        i = j + 1
-    return out
-
-
-class Wire:
-    """A raw protocol client over TLS."""
-
-    def __init__(self, test, token, role="app_write"):
-        s = socket.create_connection(("127.0.0.1", relay.port), timeout=20)
-        test.addCleanup(s.close)
-        s.sendall(struct.pack("!II", 8, 80877103))
-        assert s.recv(1) == b"S"
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        self.t = ctx.wrap_socket(s)
-        body = struct.pack("!I", 196608) + b"user\0" + role.encode() + b"\0database\0shop\0\0"
-        self.t.sendall(struct.pack("!I", len(body) + 4) + body)
-        assert self.read()[0] == b"R"
-        self.t.sendall(msg(b"p", token.encode() + b"\0"))
-        self.key = None
-        while True:
-            kind, b = self.read()
-            if kind == b"K":
-                self.key = b
+def answers(w, count=1):
+    """What the relay sends up to the count-th ReadyForQuery, with
+    ErrorResponse fields and CommandComplete tags decoded."""
+    out = []
+    for _ in range(count):
+        for kind, b in w.until_ready():
             if kind == b"E":
-                raise AssertionError("login failed: %r" % fields(b))
-            if kind == b"Z":
-                break
-
-    def read(self):
-        hdr = b""
-        while len(hdr) < 5:
-            c = self.t.recv(5 - len(hdr))
-            if not c:
-                raise EOFError("relay closed the connection")
-            hdr += c
-        n = struct.unpack("!I", hdr[1:])[0] - 4
-        body = b""
-        while len(body) < n:
-            c = self.t.recv(n - len(body))
-            if not c:
-                raise EOFError("relay closed the connection")
-            body += c
-        return hdr[:1], body
-
-    def send(self, *msgs):
-        self.t.sendall(b"".join(msgs))
-
-    def until_ready(self, count=1):
-        """Messages up to and including the count-th ReadyForQuery, as
-        (kind, body) with ErrorResponse and CommandComplete decoded."""
-        out = []
-        while count > 0:
-            kind, b = self.read()
-            if kind == b"E":
-                b = fields(b)
+                b = error_fields(b)
             elif kind == b"C":
                 b = b.rstrip(b"\0").decode()
-            elif kind == b"Z":
-                count -= 1
             out.append((kind, b))
-        return out
-
-    def close(self):
-        self.t.sendall(msg(b"X"))
-        self.t.close()
+    return out
 
 
 def kinds(responses):
@@ -204,7 +121,9 @@ class RowGuardTestCase(TimedTestCase):
         return c
 
     def wire(self):
-        return Wire(self, suite.token("bob"))
+        w = Wire.connect(relay.port, suite.token("bob"), user="app_write")
+        self.addCleanup(w.t.close)
+        return w
 
     def assertRefused(self, cm, rows, verb="would delete", rule="guarded-delete"):
         e = cm.exception
@@ -426,9 +345,9 @@ class SimpleQueryTest(RowGuardTestCase):
 class WireTest(RowGuardTestCase):
     def test_pipeline_under_then_over(self):
         w = self.wire()
-        w.send(parse("delete from victims where id = 1"), bind(), execute(),
-               parse("delete from victims where id > 4"), bind(), execute(), SYNC)
-        r = w.until_ready()
+        w.send(parse("", "delete from victims where id = 1"), bind(), execute(),
+               parse("", "delete from victims where id > 4"), bind(), execute(), SYNC)
+        r = answers(w)
         self.assertEqual(kinds(r), b"12C12EZ")
         self.assertEqual(r[2][1], "DELETE 1")
         self.assertEqual(r[5][1]["C"], "54000")
@@ -437,22 +356,22 @@ class WireTest(RowGuardTestCase):
         # One implicit transaction: the first DELETE went with the second.
         self.assertEqual(table(), UNTOUCHED)
         w.send(query("select count(*) from victims"))
-        self.assertEqual(kinds(w.until_ready()), b"TDCZ")
+        self.assertEqual(kinds(answers(w)), b"TDCZ")
 
     def test_pipeline_over_then_under_and_commit(self):
         w = self.wire()
-        w.send(parse("delete from victims where id > 4"), bind(), execute(),
-               parse("delete from victims where id = 1"), bind(), execute(),
-               parse("commit"), bind(), execute(), SYNC)
-        r = w.until_ready()
+        w.send(parse("", "delete from victims where id > 4"), bind(), execute(),
+               parse("", "delete from victims where id = 1"), bind(), execute(),
+               parse("", "commit"), bind(), execute(), SYNC)
+        r = answers(w)
         self.assertEqual(kinds(r), b"12EZ", r)
         self.assertEqual(table(), UNTOUCHED)
 
     def test_pipeline_both_under(self):
         w = self.wire()
-        w.send(parse("delete from victims where id = 1"), bind(), execute(),
-               parse("update victims set n = n + 1 where id <= 3"), bind(), execute(), SYNC)
-        r = w.until_ready()
+        w.send(parse("", "delete from victims where id = 1"), bind(), execute(),
+               parse("", "update victims set n = n + 1 where id <= 3"), bind(), execute(), SYNC)
+        r = answers(w)
         self.assertEqual(kinds(r), b"12C12CZ")
         self.assertEqual(r[5][1], "UPDATE 2")
         t = table()
@@ -461,15 +380,12 @@ class WireTest(RowGuardTestCase):
 
     def test_across_syncs_and_prepared(self):
         w = self.wire()
-        w.send(parse("delete from victims where id <= $1::int", b"del"), SYNC)
-        self.assertEqual(kinds(w.until_ready()), b"1Z")
+        w.send(parse("del", "delete from victims where id <= $1::int"), SYNC)
+        self.assertEqual(kinds(answers(w)), b"1Z")
 
-        def bind_int(v):
-            s = str(v).encode()
-            return msg(b"B", b"\0del\0" + struct.pack("!HHI", 0, 1, len(s)) + s
-                       + struct.pack("!H", 0))
-        w.send(bind_int(5), execute(), SYNC, bind_int(2), execute(), SYNC)
-        r = w.until_ready(2)
+        w.send(bind("", "del", ("5",)), execute(), SYNC,
+               bind("", "del", ("2",)), execute(), SYNC)
+        r = answers(w, 2)
         self.assertEqual(kinds(r), b"2EZ2CZ", r)
         self.assertEqual(r[1][1]["C"], "54000")
         self.assertEqual(sorted(table()), list(range(3, 11)))
@@ -477,20 +393,20 @@ class WireTest(RowGuardTestCase):
     def test_in_explicit_block(self):
         w = self.wire()
         w.send(query("begin"))
-        w.until_ready()
-        w.send(parse("delete from victims where id > 2"), bind(), execute(), SYNC)
-        r = w.until_ready()
+        answers(w)
+        w.send(parse("", "delete from victims where id > 2"), bind(), execute(), SYNC)
+        r = answers(w)
         self.assertEqual(kinds(r), b"12EZ")
         self.assertEqual(r[-1][1], b"E")
         w.send(query("rollback"))
-        self.assertEqual(w.until_ready()[-1][1], b"I")
+        self.assertEqual(answers(w)[-1][1], b"I")
         self.assertEqual(table(), UNTOUCHED)
 
     def test_row_count_limit_on_execute(self):
         w = self.wire()
-        w.send(parse("delete from victims where id <= 2 returning id"), bind(),
+        w.send(parse("", "delete from victims where id <= 2 returning id"), bind(),
                execute(max_rows=1), SYNC)
-        r = w.until_ready()
+        r = answers(w)
         self.assertEqual(kinds(r), b"12DEZ", r)
         self.assertEqual(r[3][1]["C"], "0A000")
         self.assertIn("without a row count", r[3][1]["M"])
@@ -498,34 +414,34 @@ class WireTest(RowGuardTestCase):
 
     def test_error_earlier_in_the_pipeline(self):
         w = self.wire()
-        w.send(parse("select 1/(id - id) from source"), bind(), execute(),
-               parse("delete from victims where id = 1"), bind(), execute(), SYNC)
-        r = w.until_ready()
+        w.send(parse("", "select 1/(id - id) from source"), bind(), execute(),
+               parse("", "delete from victims where id = 1"), bind(), execute(), SYNC)
+        r = answers(w)
         self.assertEqual(kinds(r), b"12EZ", r)
         self.assertEqual(table(), UNTOUCHED)
         # The same with the error already back before the guarded Execute.
-        w.send(parse("select 1/(id - id) from source"), bind(), execute(), msg(b"H"))
+        w.send(parse("", "select 1/(id - id) from source"), bind(), execute(), FLUSH)
         self.assertEqual(w.read()[0], b"1")
         self.assertEqual(w.read()[0], b"2")
         self.assertEqual(w.read()[0], b"E")
-        w.send(parse("delete from victims where id = 1"), bind(), execute(), SYNC)
-        self.assertEqual(kinds(w.until_ready()), b"Z")
+        w.send(parse("", "delete from victims where id = 1"), bind(), execute(), SYNC)
+        self.assertEqual(kinds(answers(w)), b"Z")
         self.assertEqual(table(), UNTOUCHED)
 
     def test_client_waits_with_flush(self):
         # A client that sends Execute and Flush and waits for the answer
         # before it sends Sync.
         w = self.wire()
-        w.send(parse("delete from victims where id > 3"), bind(), execute(), msg(b"H"))
+        w.send(parse("", "delete from victims where id > 3"), bind(), execute(), FLUSH)
         got = [w.read()[0] for _ in range(3)]
         self.assertEqual(got, [b"1", b"2", b"E"])
         w.send(SYNC)
-        self.assertEqual(kinds(w.until_ready()), b"Z")
+        self.assertEqual(kinds(answers(w)), b"Z")
         self.assertEqual(table(), UNTOUCHED)
 
     def test_disconnect_mid_guard(self):
         w = self.wire()
-        w.send(parse("delete from victims where id > 3 and pg_sleep(0.1) is not null"),
+        w.send(parse("", "delete from victims where id > 3 and pg_sleep(0.1) is not null"),
                bind(), execute(), SYNC)
         time.sleep(0.2)
         w.t.close()
@@ -537,20 +453,20 @@ class WireTest(RowGuardTestCase):
         # sent before the previous one was answered is refused.
         w = self.wire()
         w.send(query("select pg_sleep(0.2)"), query("delete from victims where id = 1"))
-        r = w.until_ready(2)
+        r = answers(w, 2)
         self.assertEqual(kinds(r), b"TDCZEZ", r)
         self.assertEqual(r[4][1]["C"], "0A000")
         self.assertEqual(table(), UNTOUCHED)
         w.send(query("delete from victims where id = 1"))
-        self.assertEqual(kinds(w.until_ready()), b"CZ")
+        self.assertEqual(kinds(answers(w)), b"CZ")
         self.assertEqual(len(table()), 9)
 
     def test_simple_then_extended_state(self):
         # BEGIN through the extended protocol, then a guarded simple Query
         # without Sync in between: state unknown, refused.
         w = self.wire()
-        w.send(parse("begin"), bind(), execute(), query("delete from victims where id = 1"))
-        r = w.until_ready()
+        w.send(parse("", "begin"), bind(), execute(), query("delete from victims where id = 1"))
+        r = answers(w)
         self.assertEqual(kinds(r), b"12CEZ", r)
         self.assertEqual(table(), UNTOUCHED)
 
@@ -559,19 +475,20 @@ class WireTest(RowGuardTestCase):
         filt.set_policy(POLICY.replace("max-rows %d" % LIMIT, "max-rows 1000"), wait=True)
         self.addCleanup(filt.set_policy, POLICY, wait=True)
         w = self.wire()
-        w.send(parse("delete from victims where id > 5", b"late"), SYNC)
-        self.assertEqual(kinds(w.until_ready()), b"1Z")
+        w.send(parse("late", "delete from victims where id > 5"), SYNC)
+        self.assertEqual(kinds(answers(w)), b"1Z")
         filt.set_policy(POLICY, wait=True)
-        w.send(bind(b"", b"late"), execute(), SYNC)
-        r = w.until_ready()
+        w.send(bind("", "late"), execute(), SYNC)
+        r = answers(w)
         self.assertEqual(kinds(r), b"2EZ", r)
         self.assertEqual(r[1][1]["C"], "54000")
         self.assertEqual(table(), UNTOUCHED)
 
     def test_audit_record_extended(self):
         w = self.wire()
-        w.send(parse("delete from victims where id > 5 -- wire audited"), bind(), execute(), SYNC)
-        w.until_ready()
+        w.send(parse("", "delete from victims where id > 5 -- wire audited"), bind(), execute(),
+               SYNC)
+        answers(w)
         rec = self.result_of("delete from victims where id > 5 -- wire audited")
         self.assertEqual(rec["row_guard"], {"limit": LIMIT, "rows": 5, "rolled_back": True})
         self.assertEqual(rec["sqlstate"], "54000")
