@@ -24,7 +24,6 @@ rowguard_init(struct rowguard *g, struct flow *c2s, struct results *r,
 	g->x = x;
 	g->refusal = refusal;
 	g->ctx = ctx;
-	g->status = 'I';
 	pgbuf_init(&g->held);
 	pgbuf_init(&g->sub);
 }
@@ -51,6 +50,8 @@ rowguard_start(struct rowguard *g, char type, const uint8_t *body, size_t len,
 {
 	if (g->phase != RG_IDLE)
 		return FLOW_STOP;	/* cannot happen: the client flow is paused */
+	/* The server's state, known when nothing before is unanswered. */
+	char status = g->x->last_status != 0 ? g->x->last_status : 'I';
 	struct pgbuf b;
 	pgbuf_init(&b);
 	if (type == 'E') {
@@ -69,10 +70,10 @@ rowguard_start(struct rowguard *g, char type, const uint8_t *body, size_t len,
 		}
 		pgbuf_free(&b);
 		return FLOW_REPLACE;
-	} else if (g->status == 'E') {
+	} else if (status == 'E') {
 		return FLOW_FORWARD;
 	} else {
-		g->phase = g->status == 'T' ? RG_BLOCK : RG_BEGIN;
+		g->phase = status == 'T' ? RG_BLOCK : RG_BEGIN;
 	}
 	g->number = number;
 	g->limit = limit;
@@ -215,7 +216,6 @@ rowguard_on_server(struct rowguard *g, char type, const uint8_t *msg, size_t len
 		len = *sublen;
 	}
 	if ((v == RG_PASS || v == RG_SUBSTITUTE) && type == 'Z' && len >= 6) {
-		g->status = (char)msg[5];
 		g->error_since_ready = 0;
 	} else if ((v == RG_PASS || v == RG_SUBSTITUTE) && type == 'E') {
 		g->error_since_ready = 1;

@@ -68,8 +68,8 @@ struct rowguard {
 	const struct extended *x;
 	rowguard_refusal_fn refusal;
 	void *ctx;
-	char status;		/* of the last ReadyForQuery the client got */
-	int error_since_ready;	/* an ErrorResponse went to the client since */
+	int error_since_ready;	/* an ErrorResponse went to the client since the last
+				 * ReadyForQuery */
 	int extended_open;	/* extended messages since the last Sync */
 	enum rowguard_phase phase;
 	uint64_t number;	/* the guarded statement's (struct pending) */
