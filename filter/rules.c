@@ -258,6 +258,55 @@ rules_decide(const struct rules *p, const struct rule_identity *id,
 }
 
 static int
+guarded_kind(json_t *fact)
+{
+	const char *k = json_string_value(json_object_get(fact, "kind"));
+	return k != NULL && (strcmp(k, "delete") == 0 || strcmp(k, "update") == 0 ||
+	    strcmp(k, "merge") == 0);
+}
+
+long
+rules_row_limit(const struct rules *p, const struct rule_identity *id,
+    json_t *facts, struct rule_decision *d)
+{
+	long limit = -1;
+	size_t i, tops = 0;
+	json_t *f;
+	json_array_foreach(facts, i, f)
+		tops += json_object_get(f, "parent") == NULL;
+	json_array_foreach(facts, i, f) {
+		struct rule_decision fd = rules_decide_fact(p, id, f);
+		if (fd.matched == NULL || fd.matched->max_rows < 0 || !guarded_kind(f))
+			continue;
+		/* Up to the top-level statement, through MERGE actions only. */
+		json_t *top = f, *parent, *up = NULL;
+		while ((parent = json_object_get(top, "parent")) != NULL) {
+			up = json_array_get(facts, (size_t)json_integer_value(parent));
+			const char *k = json_string_value(json_object_get(up, "kind"));
+			if (k == NULL || strcmp(k, "merge") != 0)
+				break;
+			top = up;
+		}
+		json_t *analyze = parent != NULL ? json_object_get(up, "explain_analyze") : NULL;
+		if (analyze != NULL && !json_is_true(analyze))
+			continue;	/* EXPLAIN without ANALYZE does not run it */
+		if (parent != NULL || !guarded_kind(top) || tops > 1) {
+			*d = fd;
+			d->action = RULES_DENY;
+			d->index = i;
+			d->message = tops > 1 ? "max-rows: a DELETE, UPDATE or MERGE under a row "
+			    "limit must be sent as a query string of its own" :
+			    "max-rows: rows changed inside WITH, DO, a function, EXPLAIN ANALYZE, "
+			    "PREPARE, COPY or a rule cannot be counted; run it as a plain statement";
+			return -1;
+		}
+		if (limit < 0 || fd.matched->max_rows < limit)
+			limit = fd.matched->max_rows;
+	}
+	return limit;
+}
+
+static int
 connect_matches(const struct rule_connect *c, const struct rule_identity *id)
 {
 	if (id->connection == NULL || id->role == NULL ||
@@ -463,13 +512,14 @@ enum rule_key {
 	K_GROUPS, K_USERS, K_CONNECTIONS, K_ROLES, K_KIND, K_VIA, K_TABLES,
 	K_READS, K_WRITES, K_FUNCTIONS, K_WHERE, K_OPAQUE, K_EXPLAIN_ANALYZE,
 	K_SETTINGS, K_ACTION, K_MESSAGE, K_APPROVERS, K_APPROVALS, K_TIMEOUT,
-	K_COUNT
+	K_MAX_ROWS, K_COUNT
 };
 
 static const char *const rule_keys[K_COUNT] = {
 	"groups", "users", "connections", "roles", "kind", "via", "tables",
 	"reads", "writes", "functions", "where", "opaque", "explain-analyze",
 	"settings", "action", "message", "approvers", "approvals", "timeout-s",
+	"max-rows",
 };
 
 static int
@@ -521,6 +571,7 @@ parse_line(struct parser *ps, struct line *l)
 		r->action = (enum rule_action)-1;
 		r->approvals = 1;
 		r->timeout_s = ps->default_timeout_s;
+		r->max_rows = -1;
 		if ((r->name = strdup(name)) == NULL)
 			return perr(ps, "out of memory");
 		ps->rule = r;
@@ -627,6 +678,10 @@ parse_rule_key(struct parser *ps, struct line *l)
 		if (l->n != 2)
 			return perr(ps, "timeout-s: expected one number");
 		return parse_count(ps, "timeout-s", l->tok[1], 1, 7 * 86400, &r->timeout_s);
+	case K_MAX_ROWS:
+		if (l->n != 2)
+			return perr(ps, "max-rows: expected one number");
+		return parse_count(ps, "max-rows", l->tok[1], 0, 1000000000, &r->max_rows);
 	}
 	return perr(ps, "internal error: key %d", k);
 }
@@ -649,6 +704,12 @@ rule_finish(struct parser *ps)
 	else if (r->action != RULES_REVIEW && (ps->rule_seen & review_only))
 		rc = perr(ps, "rule %s: approvers, approvals and timeout-s belong to "
 		    "action review", r->name);
+	else if (r->max_rows >= 0 && r->action == RULES_DENY)
+		rc = perr(ps, "rule %s: max-rows belongs to action allow or review", r->name);
+	else if (r->max_rows >= 0 && r->kinds.n > 0 && !rules_list_match(&r->kinds, "delete") &&
+	    !rules_list_match(&r->kinds, "update") && !rules_list_match(&r->kinds, "merge"))
+		rc = perr(ps, "rule %s: max-rows counts rows of delete, update and merge, "
+		    "which its kind list does not name", r->name);
 	ps->lineno = saved;
 	return rc;
 }

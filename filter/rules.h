@@ -42,6 +42,7 @@ struct rule {
 	struct rule_list approvers;
 	long approvals;
 	long timeout_s;
+	long max_rows;		/* max-rows N: the row guard's limit; -1 none */
 };
 
 struct rule_connect {
@@ -123,6 +124,13 @@ struct rule_decision rules_decide_fact(const struct rules *p,
  * statement winning ties. An empty array is allowed (nothing runs). */
 struct rule_decision rules_decide(const struct rules *p,
     const struct rule_identity *id, json_t *facts);
+/* The row guard (max-rows): the smallest limit of the max-rows rules that
+ * decided a DELETE, UPDATE or MERGE of the facts, or -1 when none did.
+ * The relay counts rows by the command tag, so a guarded fact that is not
+ * a whole query string's only, top-level DELETE, UPDATE or MERGE (a MERGE
+ * action counts as its MERGE) turns *d into a deny by that rule. */
+long rules_row_limit(const struct rules *p, const struct rule_identity *id,
+    json_t *facts, struct rule_decision *d);
 /* Whether one fact matches one rule (the builtin rule aside). */
 int rules_rule_matches(const struct rule *r,
     const struct rule_identity *id, json_t *fact);

@@ -295,6 +295,8 @@ filter_decide(const struct rules *p, filter_facts_fn facts,
 			maskpred_result_free(&mr);
 		}
 		json_decref(mask);
+		long max_rows = d.action == RULES_DENY ? -1 :
+		    rules_row_limit(p, id, fr.statements, &d);
 		/* A decision that used the relations map holds only while the
 		 * catalog says the same: not to be cached. */
 		const char *cache = d.action == RULES_REVIEW || fr.cache == NULL ||
@@ -304,6 +306,8 @@ filter_decide(const struct rules *p, filter_facts_fn facts,
 		    "facts", fr.statements);
 		if (reply != NULL && d.message != NULL)
 			json_object_set_new(reply, "message", json_string(d.message));
+		if (reply != NULL && max_rows >= 0)
+			json_object_set_new(reply, "max_rows", json_integer(max_rows));
 		if (reply != NULL && fr.fingerprint != NULL)
 			json_object_set_new(reply, "fingerprint", json_string(fr.fingerprint));
 		if (reply != NULL && json_array_size(fr.statements) > 1)

@@ -311,6 +311,8 @@ extended_bind(struct extended *x, const uint8_t *body, size_t len, char *err, si
 	o->generation = x->syncs_sent;
 	o->policy_generation = s->policy_generation;
 	snprintf(o->rule, sizeof o->rule, "%s", s->rule);
+	o->has_max_rows = s->has_max_rows;
+	o->max_rows = s->max_rows;
 	if (strmap_put(&x->portals, portal, o) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return EXT_MALFORMED;

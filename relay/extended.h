@@ -26,6 +26,8 @@ struct prepared {
 	int nparams;
 	uint64_t policy_generation;	/* the policy it was allowed under */
 	char rule[128];
+	int has_max_rows;	/* and its row limit (max-rows) */
+	long max_rows;
 };
 
 /* What one RowDescription said (owned, reference counted: portals and
@@ -61,6 +63,8 @@ struct portal {
 	uint64_t generation;	/* syncs sent before its Bind */
 	uint64_t policy_generation;
 	char rule[128];
+	int has_max_rows;
+	long max_rows;
 };
 
 enum owed_kind {

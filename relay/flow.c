@@ -146,7 +146,7 @@ flow_fill(struct flow *f, struct endpoint *ep)
 int
 flow_scan(struct flow *f)
 {
-	while (f->ready < f->len && !f->stopped) {
+	while (f->ready < f->len && !f->stopped && !f->paused) {
 		size_t avail = f->len - f->ready;
 		if (f->pass > 0) {
 			size_t n = avail < f->pass ? avail : f->pass;
@@ -228,5 +228,28 @@ flow_append(struct flow *f, const void *msg, size_t len)
 	memcpy(f->buf + f->len, msg, len);
 	f->len += len;
 	f->ready = f->len;
+	return 0;
+}
+
+int
+flow_insert(struct flow *f, const void *msg, size_t len)
+{
+	if (f->pass != 0)
+		return -1;
+	size_t tail = f->len - f->ready;
+	if (f->cap - f->len < len) {
+		flow_compact(f);
+		if (f->cap - f->len < len) {
+			uint8_t *n = realloc(f->buf, f->len + len);
+			if (n == NULL)
+				return -1;
+			f->buf = n;
+			f->cap = f->len + len;
+		}
+	}
+	memmove(f->buf + f->ready + len, f->buf + f->ready, tail);
+	memcpy(f->buf + f->ready, msg, len);
+	f->ready += len;
+	f->len += len;
 	return 0;
 }

@@ -31,6 +31,7 @@ struct flow {
 	size_t max_message;
 	int eof;
 	int stopped;
+	int paused;		/* the owner holds later messages back: none is examined */
 	/* Which message types are held whole and shown to inspect(). */
 	const char *inspect_types;
 	enum flow_verdict (*inspect)(void *ctx, char type, const uint8_t *msg, size_t len);
@@ -53,6 +54,10 @@ int flow_drain(struct flow *f, struct endpoint *ep);
 /* Appends a whole message of our own after the cleared bytes; only
  * valid at a message boundary (pass == 0). Returns 0 or -1. */
 int flow_append(struct flow *f, const void *msg, size_t len);
+/* Puts a whole message of our own at the examined point, before the
+ * bytes not yet examined (held while paused); only valid at a message
+ * boundary (pass == 0). Returns 0 or -1. */
+int flow_insert(struct flow *f, const void *msg, size_t len);
 /* From inside inspect(): the message to send in place of the one shown.
  * Returns 0 or -1 (out of memory: treat as FLOW_STOP). */
 int flow_replace(struct flow *f, const void *msg, size_t len);

@@ -23,6 +23,8 @@ struct cached {
 	uint64_t generation;
 	char rule[128];
 	char message[256];
+	int has_max_rows;
+	long max_rows;
 };
 
 int
@@ -136,6 +138,8 @@ from_cache(struct policy *p, const char *key, uint64_t gen, struct policy_decisi
 	d->generation = gen;
 	snprintf(d->rule, sizeof d->rule, "%s", c->rule);
 	snprintf(d->message, sizeof d->message, "%s", c->message);
+	d->has_max_rows = c->has_max_rows;
+	d->max_rows = c->max_rows;
 	d->cached = 1;
 	return 1;
 }
@@ -152,6 +156,8 @@ cache_put(struct policy *p, const char *key, const struct policy_decision *d, ui
 	c->generation = gen;
 	snprintf(c->rule, sizeof c->rule, "%s", d->rule);
 	snprintf(c->message, sizeof c->message, "%s", d->message);
+	c->has_max_rows = d->has_max_rows;
+	c->max_rows = d->max_rows;
 	strmap_put(&p->cache, key, c);
 }
 
@@ -265,6 +271,18 @@ policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char
 	snprintf(d->message, sizeof d->message, "%s", message ? message : "");
 	if (strcmp(d->rule, "builtin:statement-too-large") == 0)
 		snprintf(d->sqlstate, sizeof d->sqlstate, "54000");
+	json_t *max_rows = json_object_get(reply, "max_rows");
+	if (max_rows != NULL) {
+		/* Fail closed: a limit the relay cannot read is no limit at all. */
+		if (!json_is_integer(max_rows) || json_integer_value(max_rows) < 0 ||
+		    json_integer_value(max_rows) > 1000000000) {
+			snprintf(err, errlen, "pgward-filter gave an invalid max_rows");
+			json_decref(reply);
+			return -1;
+		}
+		d->has_max_rows = 1;
+		d->max_rows = (long)json_integer_value(max_rows);
+	}
 	if (d->action == POLICY_REVIEW) {
 		const char *id = json_string_value(json_object_get(json_object_get(reply, "review"), "id"));
 		if (id == NULL) {

@@ -24,6 +24,9 @@ struct policy_decision {
 	uint64_t generation;
 	int cached;
 	char sqlstate[6];	/* for the refusal; "": 42501 */
+	/* max-rows: the row guard's limit (relay/rowguard.h) */
+	int has_max_rows;
+	long max_rows;
 };
 
 struct policy {

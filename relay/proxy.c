@@ -15,6 +15,7 @@
 #include "relations.h"
 #include "records.h"
 #include "results.h"
+#include "rowguard.h"
 #include "session.h"
 #include "sock.h"
 
@@ -51,6 +52,7 @@ struct proxy {
 	struct extended x;
 	struct results results;
 	struct recording recording;
+	struct rowguard rg;
 	uint64_t statements;
 	char marker[40];	/* REFUSAL_PREFIX + session random + "_" */
 	struct refusal refusals[MAX_REFUSALS];
@@ -104,57 +106,77 @@ refusal_add(struct proxy *p, const char *sqlstate, const char *message)
 	return -1;
 }
 
-/* Replaces the client's message by one the server is sure to fail with
- * an error that names the marker, and no other effect. */
-static enum flow_verdict
-refuse(struct proxy *p, char type, const char *sqlstate, const char *message)
+/* Builds into out a message of type the server is sure to fail with an
+ * error that names the marker, and no other effect. Returns 0, -1 when
+ * too many refusals are in flight. */
+static int
+refusal_message(struct proxy *p, char type, const char *sqlstate, const char *message,
+    struct pgbuf *out)
 {
 	int idx = refusal_add(p, sqlstate, message);
 	if (idx < 0)
-		return protocol_violation(p, "pgward: too many refused statements in flight");
+		return -1;
 	char name[64];
 	snprintf(name, sizeof name, "%s%d", p->marker, idx);
-	struct pgbuf b;
-	pgbuf_init(&b);
 	switch (type) {
 	case 'B':
 		/* Bind to a statement that cannot exist: "prepared statement ... does not exist". */
-		pgbuf_begin(&b, 'B');
-		pgbuf_put_str(&b, "");
-		pgbuf_put_str(&b, name);
-		pgbuf_put_u16(&b, 0);
-		pgbuf_put_u16(&b, 0);
-		pgbuf_put_u16(&b, 0);
-		pgbuf_end(&b);
+		pgbuf_begin(out, 'B');
+		pgbuf_put_str(out, "");
+		pgbuf_put_str(out, name);
+		pgbuf_put_u16(out, 0);
+		pgbuf_put_u16(out, 0);
+		pgbuf_put_u16(out, 0);
+		pgbuf_end(out);
 		break;
 	case 'E':
 		/* "portal ... does not exist" */
-		pgbuf_begin(&b, 'E');
-		pgbuf_put_str(&b, name);
-		pgbuf_put_u32(&b, 0);
-		pgbuf_end(&b);
+		pgbuf_begin(out, 'E');
+		pgbuf_put_str(out, name);
+		pgbuf_put_u32(out, 0);
+		pgbuf_end(out);
 		break;
 	case 'P': {
 		/* A syntax error at Parse, naming the marker. */
-		pgbuf_begin(&b, 'P');
-		pgbuf_put_str(&b, "");
-		pgbuf_put_str(&b, name);
-		pgbuf_put_u16(&b, 0);
-		pgbuf_end(&b);
+		pgbuf_begin(out, 'P');
+		pgbuf_put_str(out, "");
+		pgbuf_put_str(out, name);
+		pgbuf_put_u16(out, 0);
+		pgbuf_end(out);
 		break;
 	}
 	default:
 		/* Query and FunctionCall: a syntax error; answered by ReadyForQuery. */
-		pgbuf_begin(&b, 'Q');
-		pgbuf_put_str(&b, name);
-		pgbuf_end(&b);
+		pgbuf_begin(out, 'Q');
+		pgbuf_put_str(out, name);
+		pgbuf_end(out);
 		break;
+	}
+	return 0;
+}
+
+/* Replaces the client's message by a refusal. */
+static enum flow_verdict
+refuse(struct proxy *p, char type, const char *sqlstate, const char *message)
+{
+	struct pgbuf b;
+	pgbuf_init(&b);
+	if (refusal_message(p, type, sqlstate, message, &b) != 0) {
+		pgbuf_free(&b);
+		return protocol_violation(p, "pgward: too many refused statements in flight");
 	}
 	int rc = b.failed ? -1 : flow_replace(&p->c2s, b.data, b.len);
 	pgbuf_free(&b);
 	if (rc != 0)
 		return protocol_violation(p, "out of memory");
 	return FLOW_REPLACE;
+}
+
+static int
+rowguard_refusal(void *ctx, char type, const char *sqlstate, const char *message,
+    struct pgbuf *out)
+{
+	return refusal_message(ctx, type, sqlstate, message, out);
 }
 
 /* An ErrorResponse caused by a refusal becomes the refusal's error. */
@@ -504,7 +526,10 @@ on_query(struct proxy *p, const uint8_t *body, size_t len)
 	uint64_t seq = write_intent(p, rec, 'Q', &v);
 	extended_sync_sent(&p->x);
 	results_push(&p->results, PENDING_QUERY, seq, n);
-	return enforce(p, 'Q', &d, v);
+	v = enforce(p, 'Q', &d, v);
+	if (v == FLOW_FORWARD && d.has_max_rows)
+		v = rowguard_start(&p->rg, 'Q', body, len, n, d.max_rows, d.rule);
+	return v;
 }
 
 static enum flow_verdict
@@ -521,6 +546,8 @@ on_parse(struct proxy *p, const uint8_t *body, size_t len)
 	decide(p, stmt->sql, &d);
 	stmt->policy_generation = d.generation;
 	snprintf(stmt->rule, sizeof stmt->rule, "%s", d.rule);
+	stmt->has_max_rows = d.has_max_rows;
+	stmt->max_rows = d.max_rows;
 	if (d.action == POLICY_ALLOW)
 		return FLOW_FORWARD;
 	/* Refused or held statements are audited here, at the Parse. */
@@ -567,6 +594,8 @@ on_execute(struct proxy *p, const uint8_t *body, size_t len)
 	struct policy_decision d;
 	memset(&d, 0, sizeof d);
 	snprintf(d.rule, sizeof d.rule, "%s", o->rule);
+	d.has_max_rows = o->has_max_rows;
+	d.max_rows = o->max_rows;
 	if (p->s->policy_on && o->policy_generation != policy_generation(&p->s->policy))
 		decide(p, o->sql, &d);	/* prepared under an older policy */
 	json_t *rec = p->s->audit_off ? NULL : record_intent(p->s, n, "extended");
@@ -588,6 +617,8 @@ on_execute(struct proxy *p, const uint8_t *body, size_t len)
 		o->started = 1;
 		o->intent_seq = seq;
 		o->number = n;
+		if (d.has_max_rows)
+			v = rowguard_start(&p->rg, 'E', body, len, n, d.max_rows, d.rule);
 	}
 	return v;
 }
@@ -757,6 +788,7 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	struct proxy *p = ctx;
 	const uint8_t *body = msg + 5;
 	size_t blen = len - 5;
+	rowguard_on_client(&p->rg, type);
 	if (type == 'X') {
 		p->client_said_goodbye = 1;
 		return FLOW_FORWARD;
@@ -855,6 +887,21 @@ static enum flow_verdict
 on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 {
 	struct proxy *p = ctx;
+	const uint8_t *sub = NULL;
+	size_t sublen = 0;
+	switch (rowguard_on_server(&p->rg, type, msg, len, &sub, &sublen)) {
+	case RG_DROP:
+		return flow_replace(&p->s2c, "", 0) == 0 ? FLOW_REPLACE : FLOW_STOP;
+	case RG_FATAL:
+		return FLOW_STOP;	/* the loop ends the session */
+	case RG_SUBSTITUTE:
+		type = (char)sub[0];
+		msg = sub;
+		len = sublen;
+		break;
+	case RG_PASS:
+		break;
+	}
 	if (type == 'E') {
 		enum flow_verdict v = rewrite_refusal_error(p, msg, len);
 		if (v == FLOW_REPLACE)
@@ -912,6 +959,8 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 		extended_ready(&p->x, (char)msg[5]);
 		refusals_expire(p);
 	}
+	if (sub != NULL)
+		return flow_replace(&p->s2c, msg, len) == 0 ? FLOW_REPLACE : FLOW_STOP;
 	return FLOW_FORWARD;
 }
 
@@ -1104,6 +1153,23 @@ proxy_loop(struct proxy *p)
 			}
 			if (p->masking_failed)
 				return withhold_after_masking_failure(p);
+			if (p->rg.error[0] != '\0') {
+				/* Closing the server connection rolls the statement back. */
+				if (flow_has_output(&p->s2c))
+					endpoint_write_all(cl, p->s2c.buf + p->s2c.start,
+					    p->s2c.ready - p->s2c.start, 2000);
+				p->s2c.start = p->s2c.ready = p->s2c.len = 0;
+				session_send_error(p->s, "FATAL", "XX000", "pgward: the row guard could "
+				    "not finish a statement; the session ends and it was rolled back", NULL);
+				snprintf(why, sizeof why, "row guard failed: %s", p->rg.error);
+				return why;
+			}
+		}
+		/* The row guard let the client's held messages go on. */
+		if (rowguard_poll(&p->rg) && flow_scan(&p->c2s) != 0) {
+			snprintf(why, sizeof why, "protocol violation by client: %s", p->c2s.error);
+			session_send_error(p->s, "FATAL", "08P01", p->c2s.error, NULL);
+			return why;
 		}
 		if (flow_has_output(&p->c2s) && flow_drain(&p->c2s, sv) != 0) {
 			snprintf(why, sizeof why, "server connection error: %s", sv->error);
@@ -1142,6 +1208,7 @@ proxy_run(struct relay_session *s)
 		return "out of memory";
 	}
 	p->x.skip_params = s->audit_off;
+	rowguard_init(&p->rg, &p->c2s, &p->results, &p->x, rowguard_refusal, p);
 	const char *why = proxy_loop(p);
 	/* Whatever the server already said reaches the client if it can. */
 	if (flow_has_output(&p->s2c))
@@ -1151,6 +1218,7 @@ proxy_run(struct relay_session *s)
 	results_abandon(&p->results, "interrupted");
 	results_free(&p->results);
 	recording_free(&p->recording);
+	rowguard_free(&p->rg);
 	extended_free(&p->x);
 	flow_free(&p->c2s);
 	flow_free(&p->s2c);

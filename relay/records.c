@@ -75,6 +75,8 @@ record_result(const struct relay_session *s, const struct pending *p, long long 
 		json_object_set_new(r, "sqlstate", json_string(p->sqlstate));
 	if (p->recorded != NULL)
 		json_object_set(r, "recorded", p->recorded);
+	if (p->row_guard != NULL)
+		json_object_set(r, "row_guard", p->row_guard);
 	if (p->message != NULL)
 		json_object_set_new(r, "message",
 		    extended_text_json((const uint8_t *)p->message, strlen(p->message)));

@@ -28,6 +28,7 @@ pending_clear(struct pending *p)
 {
 	json_decref(p->tags);
 	json_decref(p->recorded);
+	json_decref(p->row_guard);
 	free(p->message);
 	memset(p, 0, sizeof *p);
 }
@@ -77,6 +78,15 @@ struct pending *
 results_current(struct results *r)
 {
 	return head(r);
+}
+
+int
+results_waiting(const struct results *r, uint64_t number)
+{
+	for (size_t i = 0; i < r->count; i++)
+		if (r->items[(r->head + i) % r->cap].number == number)
+			return 1;
+	return 0;
 }
 
 static void

@@ -33,6 +33,7 @@ struct pending {
 	json_t *recorded;	/* result sets recorded (recording.h), or NULL */
 	long recorded_rows;
 	size_t recorded_bytes;
+	json_t *row_guard;	/* what the row guard did (relay/rowguard.h), or NULL */
 };
 
 struct results {
@@ -52,6 +53,8 @@ int results_push(struct results *r, enum pending_kind kind, uint64_t intent_seq,
 
 /* The statement the server is answering now, or NULL. */
 struct pending *results_current(struct results *r);
+/* Whether statement number (nonzero) still waits for its result. */
+int results_waiting(const struct results *r, uint64_t number);
 
 /* Server messages (whole message, type byte first). */
 void results_on_message(struct results *r, char type, const uint8_t *msg, size_t len);

@@ -995,6 +995,86 @@ START_TEST(decide_masked_names_the_column)
 }
 END_TEST
 
+static void
+expect_load_error(const char *text, const char *needle)
+{
+	struct rules_result r = rules_parse(text, "p", 300);
+	ck_assert_msg(r.error != NULL && strstr(r.error, needle) != NULL,
+	    "policy %s: error %s, expected %s", text, r.error ? r.error : "(none)", needle);
+	rules_result_free(r);
+}
+
+START_TEST(max_rows)
+{
+	expect_load_error("default deny\nrule r\n kind delete\n max-rows 10\n action deny\n",
+	    "p:2: rule r: max-rows belongs to action allow or review");
+	expect_load_error("default deny\nrule r\n kind select,insert\n max-rows 10\n action allow\n",
+	    "which its kind list does not name");
+	expect_load_error("default deny\nrule r\n kind delete\n max-rows -1\n action allow\n",
+	    "max-rows: \"-1\" is not a number from 0 to 1000000000");
+	expect_load_error("default deny\nrule r\n kind delete\n max-rows 1000000001\n action allow\n",
+	    "is not a number");
+	expect_load_error("default deny\nrule r\n kind delete\n max-rows 1 2\n action allow\n",
+	    "max-rows: expected one number");
+	expect_load_error("default deny\nrule r\n kind delete\n max-rows 1\n max-rows 2\n action allow\n",
+	    "duplicate \"max-rows\"");
+	expect_load_error("default deny\nmax-rows 3\n", "\"max-rows\" outside a rule");
+	struct rules_result ok = rules_parse("default deny\nrule r\n kind upd*\n max-rows 0\n"
+	    " action allow\nrule s\n max-rows 5\n action allow\n", "p", 300);
+	ck_assert_ptr_null(ok.error);
+	ck_assert_int_eq(ok.policy->rules[0].max_rows, 0);
+	ck_assert_int_eq(ok.policy->rules[1].max_rows, 5);
+	rules_result_free(ok);
+
+	const char *pol = "default deny\n"
+	    "rule orders-delete\n kind delete\n tables orders\n max-rows 10\n action allow\n"
+	    "rule small\n kind update\n tables orders\n max-rows 3\n action allow\n"
+	    "rule any-write\n tables items\n max-rows 7\n action allow\n"
+	    "rule rest\n action allow\n";
+	struct { const char *sql, *decision, *rule; long max_rows; } cases[] = {
+		{ "delete from orders where id > 3", "allow", "orders-delete", 10 },
+		{ "update orders set x = 1 where id > 3", "allow", "small", 3 },
+		{ "delete from other where id > 3", "allow", "rest", -1 },
+		{ "select * from orders", "allow", "rest", -1 },
+		/* No kind list: DELETE, UPDATE and MERGE it matches, nothing else. */
+		{ "delete from items", "allow", "any-write", 7 },
+		{ "merge into items i using (select 1 x) s on i.id = s.x when matched then delete",
+		    "allow", "any-write", 7 },
+		{ "select * from items", "allow", "any-write", -1 },
+		{ "insert into items values (1)", "allow", "any-write", -1 },
+		/* Several statements: refused, whatever their order. */
+		{ "select 1; delete from orders where id > 3", "deny", "orders-delete", -1 },
+		{ "delete from orders where id > 3; select 1", "deny", "orders-delete", -1 },
+		/* Rows the command tag does not count: refused. */
+		{ "with d as (delete from orders returning *) select count(*) from d",
+		    "deny", "orders-delete", -1 },
+		{ "explain analyze delete from orders", "deny", "orders-delete", -1 },
+		{ "prepare p as delete from orders", "deny", "orders-delete", -1 },
+		{ "do $$ begin delete from orders; end $$", "deny", "orders-delete", -1 },
+		{ "copy (delete from orders returning *) to stdout", "deny", "orders-delete", -1 },
+		/* EXPLAIN alone runs nothing. */
+		{ "explain delete from orders", "allow", "rest", -1 },
+		/* A read CTE under a top-level DELETE is counted by its tag. */
+		{ "with x as (select 1 id) delete from orders using x where orders.id = x.id",
+		    "allow", "orders-delete", 10 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *r = decide(pol, "alice", "analysts", cases[i].sql, NULL);
+		const char *dec = json_string_value(json_object_get(r, "decision"));
+		const char *rule = json_string_value(json_object_get(r, "rule"));
+		json_t *mr = json_object_get(r, "max_rows");
+		ck_assert_msg(strcmp(dec, cases[i].decision) == 0 && strcmp(rule, cases[i].rule) == 0,
+		    "%s: %s by %s", cases[i].sql, dec, rule);
+		ck_assert_msg(cases[i].max_rows < 0 ? mr == NULL :
+		    json_integer_value(mr) == cases[i].max_rows, "%s: max_rows", cases[i].sql);
+		if (strcmp(dec, "deny") == 0)
+			ck_assert(strstr(json_string_value(json_object_get(r, "message")),
+			    "max-rows") != NULL);
+		json_decref(r);
+	}
+}
+END_TEST
+
 static Suite *
 filter_suite(void)
 {
@@ -1012,6 +1092,7 @@ filter_suite(void)
 	tcase_add_test(t, gateway_message_and_modes);
 	tcase_add_test(t, decide_merge_and_views);
 	tcase_add_test(t, decide_masked_names_the_column);
+	tcase_add_test(t, max_rows);
 	suite_add_tcase(s, t);
 	return s;
 }
