@@ -12,7 +12,10 @@
  * client's search_path may change) and "pg_temp.name" for temporary
  * ones. Values: arrays of "schema.table"; an empty array: the relation
  * reaches no plain table the relay can name (the filter treats a write
- * to it as opaque). */
+ * to it as opaque). pgward's own masking views (schemas pgward_mask_*,
+ * docs/masking.md) are left out: they stand for their table, and their
+ * bare names would otherwise make every read of the table look like a
+ * read through a view. */
 
 #include <jansson.h>
 

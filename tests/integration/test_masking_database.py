@@ -608,5 +608,30 @@ class PolicyChangeTest(DatabaseMaskingTestCase):
         self.no_leak("the open session after the reload", got)
 
 
+class GatewayBesideDatabaseTest(DatabaseMaskingTestCase):
+    """The masking views stand for their tables: a gateway-mode relay on the
+    same database (nothing of its own provisioned) still reads the table
+    by its plain name, masked on the wire, and does not mistake it for a
+    read through a view (the relay leaves pgward_mask_* out of the view
+    map it sends the filter)."""
+
+    def test_plain_read_beside_masking_views(self):
+        gw = POLICY.replace("mask mode database", "mask mode gateway")
+        f2 = pgward_env.Filter(suite.auth, gw, logd=suite.logd).start()
+        self.addCleanup(f2.stop)
+        r2 = pgward_env.Relay(suite.cluster, suite.auth, logd=suite.logd, filter=f2, allow=[],
+                              extra_conf="mask-key %s" % keyfile).start()
+        self.addCleanup(r2.stop)
+        c = psycopg2.connect(r2.dsn(suite.token("alice")))
+        self.addCleanup(c.close)
+        cur = c.cursor()
+        cur.execute("SELECT current_user, card_number FROM customers ORDER BY id LIMIT 3")
+        got = cur.fetchall()
+        self.assertEqual(got[0][0], "app_read")
+        for _, card in got:
+            self.assertTrue(card.startswith("*"), card)
+        self.no_leak("gateway beside database", got)
+
+
 if __name__ == "__main__":
     unittest.main()
