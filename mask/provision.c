@@ -301,12 +301,13 @@ mask_style_sql(FILE *f, enum mask_style style, int keep, const char *col,
 	case MASK_PARTIAL:
 		/* mask/styles.c: hide all but the last keep characters; all of
 		 * a value of at most keep characters. */
-		fprintf(f, "CASE WHEN %s IS NULL THEN NULL ELSE pg_catalog.repeat('*', "
-		    "CASE WHEN pg_catalog.length(%s) > %d THEN pg_catalog.length(%s) - %d "
-		    "ELSE pg_catalog.length(%s) END) || pg_catalog.substr(%s, CASE WHEN "
-		    "pg_catalog.length(%s) > %d THEN pg_catalog.length(%s) - %d ELSE "
-		    "pg_catalog.length(%s) END + 1) END", v, v, keep, v, keep, v, v, v,
-		    keep, v, keep, v);
+		/* Each function of the value once per row where it can be:
+		 * PostgreSQL does not share repeated subexpressions. NULL: the
+		 * length is NULL, so is the repeat. */
+		fprintf(f, "CASE WHEN pg_catalog.length(%s) > %d THEN pg_catalog.repeat('*', "
+		    "pg_catalog.length(%s) - %d) OPERATOR(pg_catalog.||) pg_catalog.substr(%s, "
+		    "pg_catalog.length(%s) - %d) ELSE pg_catalog.repeat('*', pg_catalog.length(%s)) "
+		    "END", v, keep, v, keep, v, v, keep - 1, v);
 		break;
 	case MASK_REDACT:
 		fprintf(f, "CASE WHEN %s IS NULL THEN NULL ELSE '" MASK_REDACTED
