@@ -58,7 +58,12 @@ cli_check(const struct rules *p, filter_facts_fn facts,
 			result = json_pack("{s:s}", "error", "relations must be an object");
 			goto print;
 		}
-		result = filter_decide(p, facts, facts_free, &id, sql, rel, NULL);
+		json_t *fns = json_object_get(in_obj, "functions");
+		if (fns != NULL && !json_is_array(fns)) {
+			result = json_pack("{s:s}", "error", "functions must be an array");
+			goto print;
+		}
+		result = filter_decide(p, facts, facts_free, &id, sql, rel, fns, NULL);
 		if (result == NULL)
 			result = json_pack("{s:s}", "error", "out of memory");
 		else if (expect != NULL)

@@ -31,6 +31,7 @@ struct walk {
 	json_t *cols;		/* [{"table":..,"column":..}] */
 	json_t *pats;		/* [{"column": GLOB}] */
 	json_t *facts, *relations;
+	json_t *functions;	/* that may read a masked column (gateway mode) */
 	int strict;		/* gateway mode */
 	json_t *rows;		/* name of a whole row -> a masked column of it */
 	int hit;
@@ -58,6 +59,7 @@ static void walk_top(struct walk *w, const char *name, json_t *body);
 static void walk_plain_target(struct walk *w, json_t *rt, struct pos p);
 static void opaque_bodies(struct walk *w);
 static const char *clause_of_key(const char *k);
+static int reads_masked(struct walk *w, json_t *funcname);
 static const char *stmt_desc(const char *node);
 static const char *func_kind(json_t *fc, const char *name);
 static int runs_sql_text(const char *name);
@@ -610,6 +612,16 @@ walk(struct walk *w, json_t *n, struct pos p, int depth)
 		json_t *names = json_object_get(x, "funcname");
 		const char *fn = jstr(json_object_get(json_array_get(names,
 		    json_array_size(names) - 1), "String"), "sval");
+		if (w->strict && fn != NULL && reads_masked(w, names)) {
+			some_masked(w, buf, sizeof buf);
+			char how[400];
+			snprintf(how, sizeof how, "function %.200s is not built in and may read "
+			    "it (its source names a masked table or column, runs dynamic SQL, "
+			    "or cannot be read)", fn);
+			p.expr = "a function call";
+			refuse(w, buf, p, how);
+			return;
+		}
 		if (w->strict && fn != NULL && runs_sql_text(fn)) {
 			some_masked(w, buf, sizeof buf);
 			char how[300];
@@ -857,11 +869,13 @@ opaque_bodies(struct walk *w)
 }
 
 struct maskpred_result
-maskpred_find(json_t *mask, const char *sql, json_t *facts, json_t *relations)
+maskpred_find(json_t *mask, const char *sql, json_t *facts, json_t *relations,
+    json_t *functions)
 {
 	struct maskpred_result r = { 0, NULL, NULL };
 	struct walk w = { json_object_get(mask, "columns"),
-		json_object_get(mask, "patterns"), facts, relations, 0, NULL, 0, NULL };
+		json_object_get(mask, "patterns"), facts, relations, functions, 0, NULL, 0,
+		NULL };
 	const char *mode = jstr(mask, "mode");
 	if (json_array_size(w.cols) == 0 && json_array_size(w.pats) == 0)
 		return r;
@@ -921,9 +935,30 @@ maskpred_check(const struct rules *p, const struct rule_identity *id,
 		return -1;
 	if (mask == NULL)
 		return 0;
-	struct maskpred_result r = maskpred_find(mask, sql, facts, NULL);
+	struct maskpred_result r = maskpred_find(mask, sql, facts, NULL, NULL);
 	json_decref(mask);
 	int rc = r.error != NULL ? -1 : r.masked;
 	maskpred_result_free(&r);
 	return rc;
+}
+
+/* A call of a function the relay listed as one that may read a masked
+ * column, by its name as written ("schema.name" or "name"). */
+static int
+reads_masked(struct walk *w, json_t *funcname)
+{
+	char name[300] = "";
+	size_t i;
+	json_t *part;
+	json_array_foreach(funcname, i, part) {
+		const char *v = jstr(json_object_get(part, "String"), "sval");
+		if (v == NULL)
+			return 0;
+		size_t n = strlen(name);
+		snprintf(name + n, sizeof name - n, "%s%s", n ? "." : "", v);
+	}
+	json_array_foreach(w->functions, i, part)
+		if (json_is_string(part) && strcmp(json_string_value(part), name) == 0)
+			return 1;
+	return 0;
 }

@@ -35,9 +35,11 @@ struct maskpred_result {
 /* mask: the person's mask rules, as in the connect reply (mask/mask.h:
  * "columns", "patterns", "mode"); NULL when nothing is masked. facts: the
  * statement facts of sql (tables read and written, resolved); relations:
- * the decide request's map (may be NULL). */
+ * the decide request's map (may be NULL); functions: its list of functions
+ * that may read a masked column (may be NULL), whose calls gateway mode
+ * refuses. */
 struct maskpred_result maskpred_find(json_t *mask, const char *sql,
-    json_t *facts, json_t *relations);
+    json_t *facts, json_t *relations, json_t *functions);
 void maskpred_result_free(struct maskpred_result *r);
 
 /* The same for id under policy p (its mask lines): 1 when refused, 0 when

@@ -35,6 +35,7 @@ static int may_see(json_t *e, const char *user, json_t *groups);
 static int may_decide(json_t *e, const char *user, json_t *groups);
 static int generation_bump(struct filter_service *s);
 static int relations_check(json_t *rel, char *err, size_t errlen);
+static int functions_check(json_t *fns, char *err, size_t errlen);
 
 int
 filter_service_check(const char *config_path, struct filter_config_result *c,
@@ -251,7 +252,7 @@ mask_action(const struct rules *p, const struct rule_identity *id, json_t **mask
 json_t *
 filter_decide(const struct rules *p, filter_facts_fn facts,
     filter_facts_free_fn facts_free, const struct rule_identity *id,
-    const char *sql, json_t *relations, struct rule_decision *out)
+    const char *sql, json_t *relations, json_t *functions, struct rule_decision *out)
 {
 	struct facts_result fr = facts(sql);
 	struct rule_decision d;
@@ -279,7 +280,7 @@ filter_decide(const struct rules *p, filter_facts_fn facts,
 		enum rule_action ma = mask_action(p, id, &mask);
 		if (ma != RULES_ALLOW && d.action < ma) {
 			struct maskpred_result mr = maskpred_find(mask, sql,
-			    fr.statements, relations);
+			    fr.statements, relations, functions);
 			if (mr.masked || mr.error != NULL) {
 				mask_msg = mr.message != NULL ? mr.message : NULL;
 				mr.message = NULL;
@@ -355,11 +356,14 @@ op_decide(struct filter_service *s, json_t *req)
 	json_t *rel = json_object_get(req, "relations");
 	if (rel != NULL && relations_check(rel, err, sizeof err) != 0)
 		return ipc_error_reply(err);
+	json_t *fns = json_object_get(req, "functions");
+	if (fns != NULL && functions_check(fns, err, sizeof err) != 0)
+		return ipc_error_reply(err);
 	struct rule_decision d;
 	size_t max = (size_t)s->config.config->max_statement_bytes;
 	json_t *r = json_string_length(jsql) > max ? too_large(json_string_length(jsql),
 	    max, &d) : filter_decide(s->policy.policy, s->facts, s->facts_free, &id,
-	    sql, rel, &d);
+	    sql, rel, fns, &d);
 	if (r == NULL)
 		return ipc_error_reply("out of memory");
 	if (d.action == RULES_REVIEW) {
@@ -811,5 +815,23 @@ generation_bump(struct filter_service *s)
 		log_warn_sys("unable to write the generation file");
 		return -1;
 	}
+	return 0;
+}
+
+/* "functions": ["NAME", ...], names non-empty strings. */
+static int
+functions_check(json_t *fns, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *f;
+	if (!json_is_array(fns)) {
+		snprintf(err, errlen, "functions must be an array of function names");
+		return -1;
+	}
+	json_array_foreach(fns, i, f)
+		if (!json_is_string(f) || json_string_length(f) == 0) {
+			snprintf(err, errlen, "functions: element %zu must be a non-empty string", i);
+			return -1;
+		}
 	return 0;
 }

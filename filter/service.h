@@ -60,10 +60,11 @@ int filter_service_reload(struct filter_service *s);
 /* The decision for one query string, as in the decide reply (without
  * review creation): used by the daemon and by "pgward-filter check".
  * relations: the request's map of views and rules to base tables
- * (facts_resolve), or NULL. out->message does not outlive the call when it
+ * (facts_resolve), or NULL; functions: the request's list of functions that
+ * may read a masked column (gateway mode), or NULL. out->message does not outlive the call when it
  * came from the masked-column check (the reply has it). */
 json_t *filter_decide(const struct rules *p, filter_facts_fn facts,
     filter_facts_free_fn facts_free, const struct rule_identity *id,
-    const char *sql, json_t *relations, struct rule_decision *out);
+    const char *sql, json_t *relations, json_t *functions, struct rule_decision *out);
 
 #endif

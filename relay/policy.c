@@ -65,6 +65,8 @@ policy_free(struct policy *p)
 	strmap_free(&p->cache);
 	json_decref(p->relations);
 	p->relations = NULL;
+	json_decref(p->functions);
+	p->functions = NULL;
 	json_decref(p->groups);
 	p->groups = NULL;
 }
@@ -161,16 +163,29 @@ cache_put(struct policy *p, const char *key, const struct policy_decision *d, ui
 	strmap_put(&p->cache, key, c);
 }
 
+/* Replaces *slot by v (owned); a change drops the cached decisions. */
+static void
+set_catalog_fact(struct policy *p, json_t **slot, json_t *v)
+{
+	if (*slot != NULL && v != NULL && json_equal(*slot, v)) {
+		json_decref(v);
+		return;
+	}
+	json_decref(*slot);
+	*slot = v;
+	strmap_clear(&p->cache);
+}
+
 void
 policy_set_relations(struct policy *p, json_t *relations)
 {
-	if (p->relations != NULL && relations != NULL && json_equal(p->relations, relations)) {
-		json_decref(relations);
-		return;
-	}
-	json_decref(p->relations);
-	p->relations = relations;
-	strmap_clear(&p->cache);
+	set_catalog_fact(p, &p->relations, relations);
+}
+
+void
+policy_set_functions(struct policy *p, json_t *functions)
+{
+	set_catalog_fact(p, &p->functions, functions);
 }
 
 static int
@@ -250,6 +265,8 @@ policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char
 	long long t = p->timeout_ms + (long long)(len / 10000);
 	if (p->relations != NULL && json_object_size(p->relations) > 0)
 		json_object_set(req, "relations", p->relations);
+	if (p->functions != NULL && json_array_size(p->functions) > 0)
+		json_object_set(req, "functions", p->functions);
 	json_t *reply;
 	if (call(p, req, &reply, t > 0x7fffffff ? 0x7fffffff : (int)t, ipc_line_limit(len),
 	    err, errlen) != 0)

@@ -50,6 +50,9 @@ struct policy {
 	/* What writing a view or a relation with rules touches (relations.h),
 	 * sent with every decide request; NULL or empty: nothing to say. */
 	json_t *relations;
+	/* Gateway-mode masking: functions that may read a masked column
+	 * (relations.h), sent with every decide request; NULL: none. */
+	json_t *functions;
 	/* From the last connect decision: the longest SQL text the filter
 	 * decides (its max-statement-bytes); 0: not said. */
 	long max_sql;
@@ -64,6 +67,9 @@ uint64_t policy_generation(const struct policy *p);
 /* Takes the session's relations map (relations.h; owned). Decisions
  * cached under another map are dropped. */
 void policy_set_relations(struct policy *p, json_t *relations);
+
+/* Takes the functions list (relations.h; owned); as policy_set_relations. */
+void policy_set_functions(struct policy *p, json_t *functions);
 
 /* Decides sql. Returns 0 with *d filled, or -1 with a reason in err (the
  * filter is down or slow: the caller refuses the statement). A text the

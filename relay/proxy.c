@@ -733,21 +733,45 @@ mask_catalog_row(void *ctx, const uint8_t *msg, size_t len)
 	return masking_add_catalog_message(ctx, msg, len);
 }
 
+/* The one text column of a DataRow. Returns 0, or -1. */
 static int
-relations_row(void *ctx, const uint8_t *msg, size_t len)
+one_text_column(const uint8_t *msg, size_t len, const char **v, size_t *vlen)
 {
 	struct pgread r;
 	pgread_init(&r, msg + 5, len - 5);
 	if (pgread_u16(&r) != 1)
 		return -1;
 	int32_t l = (int32_t)pgread_u32(&r);
-	const uint8_t *v = l > 0 ? pgread_bytes(&r, (size_t)l) : NULL;
-	if (v == NULL || !pgread_end(&r))
+	const uint8_t *p = l > 0 ? pgread_bytes(&r, (size_t)l) : NULL;
+	if (p == NULL || !pgread_end(&r))
 		return -1;
-	json_t *rel = relations_parse((const char *)v, (size_t)l);
+	*v = (const char *)p;
+	*vlen = (size_t)l;
+	return 0;
+}
+
+static int
+relations_row(void *ctx, const uint8_t *msg, size_t len)
+{
+	const char *v;
+	size_t l;
+	json_t *rel = one_text_column(msg, len, &v, &l) == 0 ? relations_parse(v, l) : NULL;
 	if (rel == NULL)
 		return -1;
 	policy_set_relations(ctx, rel);
+	return 0;
+}
+
+static int
+functions_row(void *ctx, const uint8_t *msg, size_t len)
+{
+	const char *v;
+	size_t l;
+	json_t *fns = one_text_column(msg, len, &v, &l) == 0 ?
+	    relations_functions_parse(v, l) : NULL;
+	if (fns == NULL)
+		return -1;
+	policy_set_functions(ctx, fns);
 	return 0;
 }
 
@@ -769,6 +793,14 @@ refresh_catalog(struct proxy *p)
 		return 0;	/* not idle yet: next time */
 	p->catalog_stale = 0;
 	if (p->s->policy_on && idle_query(p, relations_query(), relations_row, &p->s->policy) != 0)
+		return -1;
+	char *fsql = session_gateway_masked(p->s) ? relations_functions_query(p->s->mask_rules) :
+	    NULL;
+	if (fsql == NULL)
+		policy_set_functions(&p->s->policy, NULL);
+	int frc = fsql != NULL ? idle_query(p, fsql, functions_row, &p->s->policy) : 0;
+	free(fsql);
+	if (frc != 0)
 		return -1;
 	if (!p->s->masking_on)
 		return 0;

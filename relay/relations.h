@@ -24,4 +24,17 @@ const char *relations_query(void);
 /* The map from that JSON text: NULL on malformed input. */
 json_t *relations_parse(const char *text, size_t len);
 
+/* Gateway-mode masking (docs/masking.md): the functions outside
+ * pg_catalog, information_schema and extensions that may read a column
+ * the person's rules mask, because their source names a masked table or
+ * column as a word, runs dynamic SQL (EXECUTE), is not SQL or PL/pgSQL
+ * (its source cannot be read), or calls such a function (recursively,
+ * by name). One query whose single row and column is a JSON array of
+ * their names, "schema.name" and bare "name"; NULL when the rules mask
+ * no column (malloc'd). pgward-filter refuses calls of them in gateway
+ * mode. */
+char *relations_functions_query(json_t *mask_rules);
+/* The array from that JSON text: NULL on malformed input. */
+json_t *relations_functions_parse(const char *text, size_t len);
+
 #endif

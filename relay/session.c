@@ -375,6 +375,38 @@ load_relations(struct relay_session *s)
 	if (rel == NULL)
 		return -1;
 	policy_set_relations(&s->policy, rel);
+	return session_load_functions(s);
+}
+
+int
+session_gateway_masked(const struct relay_session *s)
+{
+	const char *mode = json_string_value(json_object_get(s->mask_rules, "mode"));
+	return s->policy_on && mode != NULL && strcmp(mode, "gateway") == 0 &&
+	    json_array_size(json_object_get(s->mask_rules, "columns")) > 0;
+}
+
+/* Gateway-mode masking: the functions that may read a masked column. */
+int
+session_load_functions(struct relay_session *s)
+{
+	char *sql = session_gateway_masked(s) ? relations_functions_query(s->mask_rules) : NULL;
+	if (sql == NULL) {
+		policy_set_functions(&s->policy, NULL);
+		return 0;
+	}
+	PGresult *r = PQexec(s->up.conn, sql);
+	free(sql);
+	json_t *fns = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		fns = relations_functions_parse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+	if (fns == NULL)
+		log_error("session %s: catalog lookup of functions failed: %s", s->session_id,
+		    PQresultErrorMessage(r));
+	PQclear(r);
+	if (fns == NULL)
+		return -1;
+	policy_set_functions(&s->policy, fns);
 	return 0;
 }
 

@@ -291,24 +291,47 @@ class DerivationsRefusedTest(GatewayTestCase):
             ("CREATE TEMP VIEW ov2 AS SELECT * FROM customers", CARD),
         ])
 
-    # LEAK (not fixed here): a function over the masked table made before
-    # the session returns its values with no column identity, and the
-    # filter cannot see its body (the relay's map holds views and rules
-    # only): `SELECT customer_cards()` (LANGUAGE sql, 'SELECT card_number
-    # FROM customers') returns every raw card number to a gateway-mode
-    # person without detectors. A fix needs the relay to resolve the
-    # functions a statement calls (pg_proc bodies, like views) or the
-    # filter to refuse calls of non-built-in functions to masked people.
-    @unittest.expectedFailure
+    # A function over the masked table made before the session returns its
+    # values with no column identity, and its body is not in the statement:
+    # the relay lists the functions whose source names a masked table or
+    # column, runs dynamic SQL, or cannot be read (and those calling them),
+    # and the filter refuses calls of them in gateway mode.
     def test_function_made_before_the_session(self):
-        cur = self.conn.cursor()
-        try:
-            cur.execute("SELECT customer_cards()")
-            got = cur.fetchall()
-        except psycopg2.Error as e:
-            self.assertEqual(e.pgcode, "42501", str(e))
-            return
-        self.no_leak("SELECT customer_cards()", got)
+        suite.cluster.psql(
+            "CREATE OR REPLACE FUNCTION public.wrapped_cards() RETURNS SETOF text "
+            "LANGUAGE sql AS 'SELECT customer_cards()';"
+            "CREATE OR REPLACE FUNCTION public.dyn_cards() RETURNS SETOF text LANGUAGE plpgsql "
+            "AS $$ BEGIN RETURN QUERY EXECUTE 'SELECT card_' || 'number FROM cust' || 'omers'; "
+            "END $$;"
+            "CREATE OR REPLACE FUNCTION public.harmless() RETURNS int LANGUAGE sql "
+            "AS 'SELECT 42';"
+            "GRANT EXECUTE ON FUNCTION public.wrapped_cards(), public.dyn_cards(), "
+            "public.harmless() TO PUBLIC;", db="shop")
+        # A new session: the relay reads the functions at login.
+        c = psycopg2.connect(relay.dsn(suite.token("alice")))
+        self.addCleanup(c.close)
+        c.autocommit = True
+        for sql in ("SELECT customer_cards()", "SELECT * FROM public.customer_cards()",
+                    "SELECT wrapped_cards()", "SELECT dyn_cards()",
+                    "SELECT upper(x) FROM customer_cards() x"):
+            with self.assertRaises(psycopg2.Error, msg=sql) as cm:
+                c.cursor().execute(sql)
+            self.assertEqual(cm.exception.pgcode, "42501", sql)
+            self.assertIn("builtin:masked-predicate", str(cm.exception), sql)
+            self.assertIn("is not built in and may read it", str(cm.exception), sql)
+        cur = c.cursor()
+        cur.execute("SELECT harmless()")
+        self.assertEqual(cur.fetchone()[0], 42)
+        # Made in the session after login: looked up again after the DDL.
+        cur.execute("SET standard_conforming_strings = off")
+        cur.execute("CREATE FUNCTION pg_temp.later() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        suite.cluster.psql("CREATE OR REPLACE FUNCTION public.later_cards() RETURNS SETOF text "
+                           "LANGUAGE sql AS 'SELECT card_number FROM customers';"
+                           "GRANT EXECUTE ON FUNCTION public.later_cards() TO PUBLIC;", db="shop")
+        cur.execute("CREATE FUNCTION pg_temp.later2() RETURNS int LANGUAGE sql AS 'SELECT 2'")
+        with self.assertRaises(psycopg2.Error) as cm:
+            cur.execute("SELECT later_cards()")
+        self.assertIn("is not built in and may read it", str(cm.exception))
 
     def test_functions_and_dynamic_sql(self):
         self.assert_refused([

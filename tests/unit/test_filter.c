@@ -658,7 +658,7 @@ mask_message(const char *mask, const char *sql)
 	struct facts_result fr = facts_of_sql(sql);
 	ck_assert_msg(fr.error == NULL, "%s: %s", sql, fr.error);
 	ck_assert_int_eq(facts_resolve(fr.statements, rel, NULL), 0);
-	struct maskpred_result r = maskpred_find(m, sql, fr.statements, rel);
+	struct maskpred_result r = maskpred_find(m, sql, fr.statements, rel, NULL);
 	ck_assert_msg(r.error == NULL, "%s: %s", sql, r.error);
 	char *msg = r.masked ? strdup(r.message) : NULL;
 	ck_assert_int_eq(r.masked, msg != NULL);
@@ -874,7 +874,7 @@ START_TEST(gateway_message_and_modes)
 
 	/* unreadable text: an error, which the service treats as refused */
 	json_t *mk = json_loads(GATEWAY_MASK, 0, NULL);
-	struct maskpred_result r = maskpred_find(mk, "select from where", NULL, NULL);
+	struct maskpred_result r = maskpred_find(mk, "select from where", NULL, NULL, NULL);
 	ck_assert_ptr_nonnull(r.error);
 	maskpred_result_free(&r);
 	json_decref(mk);
@@ -894,7 +894,7 @@ decide(const char *policy_text, const char *user, const char *group,
 	json_t *rel = relations ? json_loads(relations, 0, NULL) : NULL;
 	struct rule_decision d;
 	json_t *r = filter_decide(pr.policy, facts_of_sql, facts_result_free, &id, sql,
-	    rel, &d);
+	    rel, NULL, &d);
 	ck_assert_ptr_nonnull(r);
 	json_decref(rel);
 	rules_result_free(pr);
