@@ -15,7 +15,7 @@
 static int store_save(struct review_store *s, char *err, size_t errlen);
 static int audit(struct review_store *s, json_t *record, char *err, size_t errlen);
 static void new_id(char prefix, char *out, size_t len);
-static json_t *string_list(const struct rule_list *l);
+static json_t *string_list(const struct conf_list *l);
 static int groups_intersect(json_t *approvers, json_t *groups);
 static int array_has(json_t *a, const char *s);
 static int entry_decide(struct review_store *s, json_t *map, const char *kind,
@@ -482,7 +482,7 @@ new_id(char prefix, char *out, size_t len)
 }
 
 static json_t *
-string_list(const struct rule_list *l)
+string_list(const struct conf_list *l)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a != NULL && i < l->n; i++)

@@ -49,9 +49,9 @@ static int parse_access(struct parser *ps, struct line *l);
 static int parse_mask(struct parser *ps, struct line *l);
 static int masks_finish(struct parser *ps);
 static int rule_finish(struct parser *ps);
-static int list_parse(struct rule_list *out, struct line *l, int from, int to,
+static int list_parse(struct conf_list *out, struct line *l, int from, int to,
     struct parser *ps);
-static int list_check(struct parser *ps, const struct rule_list *l,
+static int list_check(struct parser *ps, const struct conf_list *l,
     const char *const *known, const char *what);
 static int perr(struct parser *ps, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -60,9 +60,8 @@ static int parse_count(struct parser *ps, const char *key, const char *v,
 static int parse_yesno(struct parser *ps, const char *key, struct line *l, int *out);
 static int is_glob(const char *s);
 static int name_match(const char *pat, const char *name, int casefold);
-static int list_match_names(const struct rule_list *l, json_t *names, int casefold);
+static int list_match_names(const struct conf_list *l, json_t *names, int casefold);
 static int fact_has_stamp(json_t *fact);
-static void list_free(struct rule_list *l);
 static void rules_free(struct rules *p);
 static char *read_file(const char *path, char *err, size_t errlen);
 
@@ -155,16 +154,16 @@ int
 rules_rule_matches(const struct rule *r, const struct rule_identity *id,
     json_t *fact)
 {
-	if (r->users.n > 0 && !rules_list_match(&r->users, id->user))
+	if (r->users.n > 0 && !conf_list_match(&r->users, id->user))
 		return 0;
-	if (r->connections.n > 0 && !rules_list_match(&r->connections, id->connection))
+	if (r->connections.n > 0 && !conf_list_match(&r->connections, id->connection))
 		return 0;
-	if (r->roles.n > 0 && !rules_list_match(&r->roles, id->role))
+	if (r->roles.n > 0 && !conf_list_match(&r->roles, id->role))
 		return 0;
 	if (r->groups.n > 0) {
 		size_t i;
 		for (i = 0; i < id->ngroups; i++)
-			if (rules_list_match(&r->groups, id->groups[i]))
+			if (conf_list_match(&r->groups, id->groups[i]))
 				break;
 		if (i == id->ngroups)
 			return 0;
@@ -179,12 +178,12 @@ rules_rule_matches(const struct rule *r, const struct rule_identity *id,
 	 * its contents can neither allow nor deny it. */
 	if (opaque && what)
 		return 0;
-	if (r->kinds.n > 0 && !rules_list_match(&r->kinds,
+	if (r->kinds.n > 0 && !conf_list_match(&r->kinds,
 	    json_string_value(json_object_get(fact, "kind"))))
 		return 0;
 	if (r->via.n > 0) {
 		const char *via = json_string_value(json_object_get(fact, "via"));
-		if (!rules_list_match(&r->via, via != NULL ? via : "top"))
+		if (!conf_list_match(&r->via, via != NULL ? via : "top"))
 			return 0;
 	}
 	json_t *rd = json_object_get(fact, "tables_read");
@@ -313,10 +312,10 @@ connect_matches(const struct rule_connect *c, const struct rule_identity *id)
 	    fnmatch(c->connection, id->connection, 0) != 0 ||
 	    fnmatch(c->role, id->role, 0) != 0)
 		return 0;
-	if (c->users.n > 0 && rules_list_match(&c->users, id->user))
+	if (c->users.n > 0 && conf_list_match(&c->users, id->user))
 		return 1;
 	for (size_t g = 0; g < id->ngroups; g++)
-		if (rules_list_match(&c->groups, id->groups[g]))
+		if (conf_list_match(&c->groups, id->groups[g]))
 			return 1;
 	return 0;
 }
@@ -350,30 +349,19 @@ rules_access_find(const struct rules *p, const struct rule_identity *id,
 		    fnmatch(a->role, role, 0) != 0)
 			continue;
 		for (size_t g = 0; g < id->ngroups; g++)
-			if (rules_list_match(&a->requestable_by, id->groups[g]))
+			if (conf_list_match(&a->requestable_by, id->groups[g]))
 				return a;
 	}
 	return NULL;
 }
 
 int
-rules_list_match(const struct rule_list *l, const char *s)
-{
-	if (s == NULL)
-		return 0;
-	for (size_t i = 0; i < l->n; i++)
-		if (fnmatch(l->v[i], s, 0) == 0)
-			return 1;
-	return 0;
-}
-
-int
-rules_list_match_groups(const struct rule_list *l, json_t *groups)
+rules_list_match_groups(const struct conf_list *l, json_t *groups)
 {
 	size_t i;
 	json_t *g;
 	json_array_foreach(groups, i, g)
-		if (rules_list_match(l, json_string_value(g)))
+		if (conf_list_match(l, json_string_value(g)))
 			return 1;
 	return 0;
 }
@@ -402,7 +390,7 @@ name_match(const char *pat, const char *name, int casefold)
 }
 
 static int
-list_match_names(const struct rule_list *l, json_t *names, int casefold)
+list_match_names(const struct conf_list *l, json_t *names, int casefold)
 {
 	size_t i;
 	json_t *n;
@@ -606,7 +594,7 @@ parse_rule_key(struct parser *ps, struct line *l)
 	ps->rule_seen |= 1u << k;
 	if (l->n < 2)
 		return perr(ps, "%s: missing value", rule_keys[k]);
-	struct rule_list *lists[K_COUNT] = {
+	struct conf_list *lists[K_COUNT] = {
 		[K_GROUPS] = &r->groups, [K_USERS] = &r->users,
 		[K_CONNECTIONS] = &r->connections, [K_ROLES] = &r->roles,
 		[K_KIND] = &r->kinds, [K_VIA] = &r->via, [K_TABLES] = &r->tables,
@@ -630,7 +618,7 @@ parse_rule_key(struct parser *ps, struct line *l)
 	}
 	switch (k) {
 	case K_WHERE: {
-		struct rule_list w = { NULL, 0 };
+		struct conf_list w = { NULL, 0 };
 		if (list_parse(&w, l, 1, l->n, ps) != 0)
 			return -1;
 		int rc = 0;
@@ -645,7 +633,7 @@ parse_rule_key(struct parser *ps, struct line *l)
 				rc = perr(ps, "where: \"%s\" is not none, trivial or present",
 				    w.v[i]);
 		}
-		list_free(&w);
+		conf_list_free(&w);
 		return rc;
 	}
 	case K_OPAQUE:
@@ -706,8 +694,8 @@ rule_finish(struct parser *ps)
 		    "action review", r->name);
 	else if (r->max_rows >= 0 && r->action == RULES_DENY)
 		rc = perr(ps, "rule %s: max-rows belongs to action allow or review", r->name);
-	else if (r->max_rows >= 0 && r->kinds.n > 0 && !rules_list_match(&r->kinds, "delete") &&
-	    !rules_list_match(&r->kinds, "update") && !rules_list_match(&r->kinds, "merge"))
+	else if (r->max_rows >= 0 && r->kinds.n > 0 && !conf_list_match(&r->kinds, "delete") &&
+	    !conf_list_match(&r->kinds, "update") && !conf_list_match(&r->kinds, "merge"))
 		rc = perr(ps, "rule %s: max-rows counts rows of delete, update and merge, "
 		    "which its kind list does not name", r->name);
 	ps->lineno = saved;
@@ -745,7 +733,7 @@ parse_connect(struct parser *ps, struct line *l)
 		    perr(ps, "record: expected \"rows N\" after the role") : -1;
 	int i = first;
 	while (i < l->n) {
-		struct rule_list *dst;
+		struct conf_list *dst;
 		if (strcmp(l->tok[i], "groups") == 0)
 			dst = &c->groups;
 		else if (strcmp(l->tok[i], "users") == 0)
@@ -843,34 +831,19 @@ parse_access(struct parser *ps, struct line *l)
 
 /* Tokens [from, to), split at commas (a quoted token is one element). */
 static int
-list_parse(struct rule_list *out, struct line *l, int from, int to,
+list_parse(struct conf_list *out, struct line *l, int from, int to,
     struct parser *ps)
 {
-	for (int t = from; t < to; t++) {
-		char *s = l->tok[t];
-		for (;;) {
-			size_t n = l->quoted[t] ? strlen(s) : strcspn(s, ",");
-			if (n > 0) {
-				char **nv = realloc(out->v, (out->n + 1) * sizeof *nv);
-				if (nv == NULL)
-					return perr(ps, "out of memory");
-				out->v = nv;
-				if ((out->v[out->n] = strndup(s, n)) == NULL)
-					return perr(ps, "out of memory");
-				out->n++;
-			}
-			if (s[n] == '\0')
-				break;
-			s += n + 1;
-		}
-	}
+	for (int t = from; t < to; t++)
+		if (conf_list_add_word(out, l->tok[t], l->quoted[t]) != 0)
+			return perr(ps, "out of memory");
 	if (out->n == 0)
 		return perr(ps, "%s: empty list", l->tok[from - 1]);
 	return 0;
 }
 
 static int
-list_check(struct parser *ps, const struct rule_list *l,
+list_check(struct parser *ps, const struct conf_list *l,
     const char *const *known, const char *what)
 {
 	for (size_t i = 0; i < l->n; i++) {
@@ -911,16 +884,6 @@ parse_yesno(struct parser *ps, const char *key, struct line *l, int *out)
 }
 
 static void
-list_free(struct rule_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-static void
 rules_free(struct rules *p)
 {
 	if (p == NULL)
@@ -929,11 +892,11 @@ rules_free(struct rules *p)
 		struct rule *r = &p->rules[i];
 		free(r->name);
 		free(r->message);
-		struct rule_list *ls[] = { &r->groups, &r->users, &r->connections,
+		struct conf_list *ls[] = { &r->groups, &r->users, &r->connections,
 			&r->roles, &r->kinds, &r->via, &r->tables, &r->reads,
 			&r->writes, &r->functions, &r->settings, &r->approvers };
 		for (size_t k = 0; k < sizeof ls / sizeof ls[0]; k++)
-			list_free(ls[k]);
+			conf_list_free(ls[k]);
 	}
 	free(p->rules);
 	struct rule_connect *cs[] = { p->connects, p->records };
@@ -942,20 +905,20 @@ rules_free(struct rules *p)
 		for (size_t i = 0; i < ns[k]; i++) {
 			free(cs[k][i].connection);
 			free(cs[k][i].role);
-			list_free(&cs[k][i].groups);
-			list_free(&cs[k][i].users);
+			conf_list_free(&cs[k][i].groups);
+			conf_list_free(&cs[k][i].users);
 		}
 		free(cs[k]);
 	}
 	for (size_t i = 0; i < p->naccess; i++) {
 		free(p->access[i].connection);
 		free(p->access[i].role);
-		list_free(&p->access[i].requestable_by);
-		list_free(&p->access[i].approvers);
+		conf_list_free(&p->access[i].requestable_by);
+		conf_list_free(&p->access[i].approvers);
 	}
 	free(p->access);
 	mask_policy_free(&p->mask);
-	list_free(&p->mask_pred_rule.approvers);
+	conf_list_free(&p->mask_pred_rule.approvers);
 	free(p->path);
 	free(p);
 }

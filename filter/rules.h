@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "conf.h"
+
 #include "mask/policy.h"
 
 /* Ordered by restrictiveness: a larger value wins when statements of one
@@ -18,10 +20,6 @@ enum rule_action {
 	RULES_DENY,
 };
 
-struct rule_list {
-	char **v;
-	size_t n;
-};
 
 #define RULES_WHERE_NONE 1u
 #define RULES_WHERE_TRIVIAL 2u
@@ -31,15 +29,15 @@ struct rule {
 	char *name;
 	int line;
 	/* who */
-	struct rule_list groups, users, connections, roles;
+	struct conf_list groups, users, connections, roles;
 	/* what */
-	struct rule_list kinds, via, tables, reads, writes, functions, settings;
+	struct conf_list kinds, via, tables, reads, writes, functions, settings;
 	unsigned where;		/* RULES_WHERE_* bits, 0 when no condition */
 	int opaque;		/* -1 no condition, 0 no, 1 yes */
 	int explain_analyze;	/* -1 no condition, 0 no, 1 yes */
 	enum rule_action action;
 	char *message;
-	struct rule_list approvers;
+	struct conf_list approvers;
 	long approvals;
 	long timeout_s;
 	long max_rows;		/* max-rows N: the row guard's limit; -1 none */
@@ -47,14 +45,14 @@ struct rule {
 
 struct rule_connect {
 	char *connection, *role;
-	struct rule_list groups, users;
+	struct conf_list groups, users;
 	int line;
 	long rows;		/* a record line: rows recorded per statement */
 };
 
 struct rule_access {
 	char *connection, *role;
-	struct rule_list requestable_by, approvers;
+	struct conf_list requestable_by, approvers;
 	long approvals;
 	long max_duration_s;
 	int line;
@@ -156,7 +154,6 @@ int rules_mask_applies(const struct mask_line *m, const struct rule_identity *id
 int rules_mask_json(const struct rules *p, const struct rule_identity *id,
     json_t **out);
 /* Whether any group of the (JSON array) groups is in the list. */
-int rules_list_match_groups(const struct rule_list *l, json_t *groups);
-int rules_list_match(const struct rule_list *l, const char *s);
+int rules_list_match_groups(const struct conf_list *l, json_t *groups);
 
 #endif

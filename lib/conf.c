@@ -1,6 +1,7 @@
 #include "conf.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ static int set_choice(const struct conf_key *k, void *field, const char *value,
 static int set_list(const struct conf_key *k, void *field, const char *value,
     char *err, size_t errlen);
 static void free_list(void *field);
+static int list_append(struct conf_list *l, const char *item, size_t n);
 static int list_add(const struct conf_key *k, struct conf_list *l,
     const char *item, size_t n, char *err, size_t errlen);
 static int set_key(const struct conf_key *k, void *base, const char *value,
@@ -275,29 +277,64 @@ list_add(const struct conf_key *k, struct conf_list *l, const char *item,
 		snprintf(err, errlen, "at most %ld values", k->max);
 		return -1;
 	}
-	char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
-	if (nv == NULL) {
+	if (list_append(l, item, n) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	l->v = nv;
-	if ((nv[l->n] = strndup(item, n)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	l->n++;
 	return 0;
 }
 
 static void
 free_list(void *field)
 {
-	struct conf_list *l = field;
+	conf_list_free(field);
+}
+
+void
+conf_list_free(struct conf_list *l)
+{
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
+}
+
+static int
+list_append(struct conf_list *l, const char *item, size_t n)
+{
+	char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+	if (nv == NULL)
+		return -1;
+	l->v = nv;
+	if ((nv[l->n] = strndup(item, n)) == NULL)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+int
+conf_list_add_word(struct conf_list *l, const char *word, int quoted)
+{
+	for (const char *s = word;;) {
+		size_t n = quoted ? strlen(s) : strcspn(s, ",");
+		if (n > 0 && list_append(l, s, n) != 0)
+			return -1;
+		if (s[n] == '\0')
+			return 0;
+		s += n + 1;
+	}
+}
+
+int
+conf_list_match(const struct conf_list *l, const char *s)
+{
+	if (s == NULL)
+		return 0;
+	for (size_t i = 0; i < l->n; i++)
+		if (fnmatch(l->v[i], s, 0) == 0)
+			return 1;
+	return 0;
 }
 
 int

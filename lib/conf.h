@@ -91,6 +91,15 @@ struct conf_list {
 	size_t n;
 };
 
+/* Lists of names in policy files too (pgward-filter's rules, the mask
+ * lines). conf_list_add_word appends the items of one word: split at
+ * commas unless the word was quoted (then it is one item); empty items
+ * are skipped. Returns 0 or -1 (out of memory). */
+int conf_list_add_word(struct conf_list *l, const char *word, int quoted);
+/* Whether s (non-NULL) matches an item, as a shell glob (fnmatch). */
+int conf_list_match(const struct conf_list *l, const char *s);
+void conf_list_free(struct conf_list *l);
+
 /* Which keys a file set: bit i for keys[i] (a table has at most 64 rows). */
 typedef uint64_t conf_seen;
 

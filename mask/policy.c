@@ -28,8 +28,7 @@ static int lerr(struct lp *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int is_mask_word(const char *w);
 static int is_glob(const char *s);
-static int list_parse(struct lp *p, struct mask_list *out, int from, int to);
-static void list_free(struct mask_list *l);
+static int list_parse(struct lp *p, struct conf_list *out, int from, int to);
 static int count_parse(struct lp *p, const char *key, const char *v, long min,
     long max, long *out);
 static int options_parse(struct lp *p, int i, struct mask_line *m);
@@ -66,49 +65,13 @@ is_mask_word(const char *w)
 
 /* Words [from, to), split at commas (a quoted word is one element). */
 static int
-list_parse(struct lp *p, struct mask_list *out, int from, int to)
+list_parse(struct lp *p, struct conf_list *out, int from, int to)
 {
-	for (int t = from; t < to; t++) {
-		const char *s = p->w.tok[t];
-		for (;;) {
-			size_t n = p->w.quoted[t] ? strlen(s) : strcspn(s, ",");
-			if (n > 0) {
-				char **nv = realloc(out->v, (out->n + 1) * sizeof *nv);
-				if (nv == NULL)
-					return lerr(p, "out of memory");
-				out->v = nv;
-				if ((out->v[out->n] = strndup(s, n)) == NULL)
-					return lerr(p, "out of memory");
-				out->n++;
-			}
-			if (s[n] == '\0')
-				break;
-			s += n + 1;
-		}
-	}
+	for (int t = from; t < to; t++)
+		if (conf_list_add_word(out, p->w.tok[t], p->w.quoted[t]) != 0)
+			return lerr(p, "out of memory");
 	if (out->n == 0)
 		return lerr(p, "%s: empty list", p->w.tok[from - 1]);
-	return 0;
-}
-
-static void
-list_free(struct mask_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-int
-mask_list_match(const struct mask_list *l, const char *s)
-{
-	if (s == NULL)
-		return 0;
-	for (size_t i = 0; i < l->n; i++)
-		if (fnmatch(l->v[i], s, 0) == 0)
-			return 1;
 	return 0;
 }
 
@@ -135,9 +98,9 @@ line_free(struct mask_line *m)
 	free(m->name);
 	free(m->style);
 	free(m->scope);
-	list_free(&m->detectors);
-	list_free(&m->groups);
-	list_free(&m->exempt);
+	conf_list_free(&m->detectors);
+	conf_list_free(&m->groups);
+	conf_list_free(&m->exempt);
 }
 
 void
@@ -148,7 +111,7 @@ mask_policy_free(struct mask_policy *mp)
 	for (size_t i = 0; i < mp->nlines; i++)
 		line_free(&mp->lines[i]);
 	free(mp->lines);
-	list_free(&mp->approvers);
+	conf_list_free(&mp->approvers);
 	memset(mp, 0, sizeof *mp);
 }
 
@@ -190,7 +153,7 @@ options_parse(struct lp *p, int i, struct mask_line *m)
 				return -1;
 		} else if ((strcmp(w, "exempt") == 0 || strcmp(w, "groups") == 0 ||
 		    strcmp(w, "detectors") == 0) && !p->w.quoted[i]) {
-			struct mask_list *dst = w[0] == 'e' ? &m->exempt :
+			struct conf_list *dst = w[0] == 'e' ? &m->exempt :
 			    w[0] == 'g' ? &m->groups : &m->detectors;
 			if (dst == &m->detectors && m->kind != MASK_LINE_DETECT)
 				return lerr(p, "mask: \"detectors\" belongs to detect lines");
@@ -466,9 +429,9 @@ mask_line_applies(const struct mask_line *m, const char *const *groups,
 		return 1;
 	int in_groups = m->groups.n == 0;
 	for (size_t g = 0; g < ngroups; g++) {
-		if (mask_list_match(&m->exempt, groups[g]))
+		if (conf_list_match(&m->exempt, groups[g]))
 			return 0;
-		if (mask_list_match(&m->groups, groups[g]))
+		if (conf_list_match(&m->groups, groups[g]))
 			in_groups = 1;
 	}
 	return in_groups;

@@ -10,12 +10,10 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "conf.h"
+
 #include "mask/mask.h"
 
-struct mask_list {
-	char **v;
-	size_t n;
-};
 
 enum mask_line_kind {
 	MASK_LINE_COLUMN,	/* mask column SCHEMA.TABLE.COLUMN ... */
@@ -32,8 +30,8 @@ struct mask_line {
 	char *style;		/* NULL: "detect" (column, pattern) or redact */
 	long keep;		/* -1 when not given */
 	char *scope;		/* detect: "all-text" or "columns" */
-	struct mask_list detectors;
-	struct mask_list groups, exempt;
+	struct conf_list detectors;
+	struct conf_list groups, exempt;
 	int line;
 };
 
@@ -54,7 +52,7 @@ struct mask_policy {
 	 * mask_policy_predicates gives the mode's default. */
 	enum mask_predicates predicates;
 	int predicates_line;
-	struct mask_list approvers;	/* review */
+	struct conf_list approvers;	/* review */
 	long approvals;
 	long timeout_s;
 };
@@ -86,7 +84,5 @@ int mask_line_applies(const struct mask_line *m, const char *const *groups,
  * for them. Returns 0, or -1 out of memory. */
 int mask_policy_json(const struct mask_policy *mp, const char *const *groups,
     size_t ngroups, json_t **out);
-/* Whether a (comma-free) glob list matches s (fnmatch, no flags). */
-int mask_list_match(const struct mask_list *l, const char *s);
 
 #endif

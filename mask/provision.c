@@ -18,9 +18,9 @@ struct patterns {
 	size_t n;
 };
 
-static int patterns_add(struct patterns *ps, const struct mask_list *l);
+static int patterns_add(struct patterns *ps, const struct conf_list *l);
 static int pattern_index(const struct patterns *ps, const char *p);
-static int list_true(const struct patterns *ps, const struct mask_list *l,
+static int list_true(const struct patterns *ps, const struct conf_list *l,
     unsigned bits);
 static int assignment_possible(const struct patterns *ps, unsigned bits);
 static void ident(FILE *f, const char *name);
@@ -48,7 +48,7 @@ pattern_index(const struct patterns *ps, const char *p)
 }
 
 static int
-patterns_add(struct patterns *ps, const struct mask_list *l)
+patterns_add(struct patterns *ps, const struct conf_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		if (pattern_index(ps, l->v[i]) >= 0)
@@ -63,7 +63,7 @@ patterns_add(struct patterns *ps, const struct mask_list *l)
 /* Whether someone with the assignment bits has a group matching one of
  * the patterns of l. */
 static int
-list_true(const struct patterns *ps, const struct mask_list *l, unsigned bits)
+list_true(const struct patterns *ps, const struct conf_list *l, unsigned bits)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (bits & (1u << pattern_index(ps, l->v[i])))

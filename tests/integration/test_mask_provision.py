@@ -89,7 +89,10 @@ class MaskProvisionTest(TimedTestCase):
             f.write(POLICY)
         cls.key = os.path.join(tmp.name, "mask.key")
         fd = os.open(cls.key, os.O_WRONLY | os.O_CREAT, 0o600)
-        os.write(fd, os.urandom(32).hex().encode() + b"\n")
+        # A fixed key: tokens are hex, and a random one now and then
+        # spells a short secret ("4111") by chance, which the leak check
+        # cannot tell from a leak.
+        os.write(fd, b"cd" * 32 + b"\n")
         os.close(fd)
         cls.hex = profile_hex(CANON_ANALYST)
         cls.schema = "pgward_mask_" + cls.hex
