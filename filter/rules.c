@@ -277,19 +277,19 @@ rules_row_limit(const struct rules *p, const struct rule_identity *id,
 		struct rule_decision fd = rules_decide_fact(p, id, f);
 		if (fd.matched == NULL || fd.matched->max_rows < 0 || !guarded_kind(f))
 			continue;
-		/* Up to the top-level statement, through MERGE actions only. */
+		/* Up to the statement whose tag counts it: a MERGE's WHEN action
+		 * is counted by the MERGE's tag; anything else nested (a
+		 * data-modifying WITH, also one of a MERGE) by none. */
 		json_t *top = f, *parent, *up = NULL;
-		while ((parent = json_object_get(top, "parent")) != NULL) {
+		while (json_object_get(top, "merge_when") != NULL &&
+		    (parent = json_object_get(top, "parent")) != NULL)
+			top = json_array_get(facts, (size_t)json_integer_value(parent));
+		if ((parent = json_object_get(top, "parent")) != NULL)
 			up = json_array_get(facts, (size_t)json_integer_value(parent));
-			const char *k = json_string_value(json_object_get(up, "kind"));
-			if (k == NULL || strcmp(k, "merge") != 0)
-				break;
-			top = up;
-		}
-		json_t *analyze = parent != NULL ? json_object_get(up, "explain_analyze") : NULL;
+		json_t *analyze = up != NULL ? json_object_get(up, "explain_analyze") : NULL;
 		if (analyze != NULL && !json_is_true(analyze))
 			continue;	/* EXPLAIN without ANALYZE does not run it */
-		if (parent != NULL || !guarded_kind(top) || tops > 1) {
+		if (parent != NULL || tops > 1) {
 			*d = fd;
 			d->action = RULES_DENY;
 			d->index = i;
