@@ -44,6 +44,8 @@ static void analyze_stmt(struct ctx *c, const char *name, json_t *body,
 static void analyze_text(struct ctx *c, size_t fi, const char *sql,
 			 const char *via, int expr_only);
 static void merge_actions(struct ctx *c, size_t fi, json_t *b, const char *via);
+static size_t action_fact(struct ctx *c, size_t fi, const char *kind, const char *via,
+			  const char *node);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -1562,17 +1564,34 @@ child_stmt(struct ctx *c, size_t fi, json_t *node, const char *via,
  * the target rows matching ON, filtered by the WHEN condition: "trivial"
  * when both are (no WHEN condition counts as trivial), else "present";
  * never "none", as ON is always there. */
-static void
-merge_actions(struct ctx *c, size_t fi, json_t *b, const char *via)
+/* A child of statement fi that fi's own command tag counts (a MERGE WHEN
+ * action, an INSERT's ON CONFLICT DO UPDATE), with what fi writes, reads
+ * and calls. */
+static size_t
+action_fact(struct ctx *c, size_t fi, const char *kind, const char *via, const char *node)
 {
 	static const char *const copied[] = { "tables_written", "tables_read",
 		"functions", "settings", NULL };
+	size_t wi = new_fact(c, kind, via, (long)fi, node);
+	json_t *pf = fact(c, fi), *wf = fact(c, wi);
+
+	for (const char *const *k = copied; *k; k++)
+		json_object_set_new(wf, *k, json_deep_copy(json_object_get(pf, *k)));
+	if (json_is_true(json_object_get(pf, "opaque")))
+		set_opaque(c, wi, jstr(pf, "opaque_reason") ?
+			   jstr(pf, "opaque_reason") : "statement not analysed");
+	return wi;
+}
+
+static void
+merge_actions(struct ctx *c, size_t fi, json_t *b, const char *via)
+{
 	const char *on = where_class(c, json_object_get(b, "joinCondition"));
 	size_t i;
 	json_t *w;
 
 	json_array_foreach(json_object_get(b, "mergeWhenClauses"), i, w) {
-		json_t *mw = json_object_get(w, "MergeWhenClause"), *pf, *wf;
+		json_t *mw = json_object_get(w, "MergeWhenClause"), *wf;
 		const char *cmd = jstr(mw, "commandType"), *kind, *cond;
 		int matched = json_is_true(json_object_get(mw, "matched"));
 		size_t wi;
@@ -1584,16 +1603,10 @@ merge_actions(struct ctx *c, size_t fi, json_t *b, const char *via)
 		       strcmp(cmd, "CMD_INSERT") == 0 ? "insert" : NULL;
 		if (kind == NULL)
 			continue;	/* DO NOTHING */
-		wi = new_fact(c, kind, via, (long)fi, "MergeWhenClause");
-		pf = fact(c, fi);
+		wi = action_fact(c, fi, kind, via, "MergeWhenClause");
 		wf = fact(c, wi);
-		for (const char *const *k = copied; *k; k++)
-			json_object_set_new(wf, *k, json_deep_copy(json_object_get(pf, *k)));
 		json_object_set_new(wf, "merge_when", json_string(
 			matched ? "matched" : "not matched"));
-		if (json_is_true(json_object_get(pf, "opaque")))
-			set_opaque(c, wi, jstr(pf, "opaque_reason") ?
-				   jstr(pf, "opaque_reason") : "MERGE not analysed");
 		if (!matched)
 			continue;	/* an insert has no WHERE */
 		cond = where_class(c, json_object_get(mw, "condition"));
@@ -1665,6 +1678,16 @@ analyze_stmt(struct ctx *c, const char *name, json_t *b, const char *via,
 		walk_body(c, fi, b, sc, "cte", 0, skip_rel);
 		if (name[0] == 'M')
 			merge_actions(c, fi, b, via);
+		/* ON CONFLICT DO UPDATE updates the target rows that conflict:
+		 * an update of them, where present (as MERGE ... ON o.id = s.id). */
+		const char *oc = jstr(json_object_get(b, "onConflictClause"), "action");
+
+		if (name[0] == 'I' && oc != NULL && strcmp(oc, "ONCONFLICT_UPDATE") == 0) {
+			size_t ui = action_fact(c, fi, "update", via, "OnConflictClause");
+
+			json_object_set_new(fact(c, ui), "on_conflict", json_string("update"));
+			json_object_set_new(fact(c, ui), "where", json_string("present"));
+		}
 	} else if (strcmp(name, "TruncateStmt") == 0) {
 		size_t i;
 		json_t *r;

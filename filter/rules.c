@@ -278,10 +278,12 @@ rules_row_limit(const struct rules *p, const struct rule_identity *id,
 		if (fd.matched == NULL || fd.matched->max_rows < 0 || !guarded_kind(f))
 			continue;
 		/* Up to the statement whose tag counts it: a MERGE's WHEN action
-		 * is counted by the MERGE's tag; anything else nested (a
-		 * data-modifying WITH, also one of a MERGE) by none. */
+		 * and an INSERT's ON CONFLICT DO UPDATE are counted by their
+		 * statement's tag; anything else nested (a data-modifying WITH,
+		 * also one of a MERGE) by none. */
 		json_t *top = f, *parent, *up = NULL;
-		while (json_object_get(top, "merge_when") != NULL &&
+		while ((json_object_get(top, "merge_when") != NULL ||
+		    json_object_get(top, "on_conflict") != NULL) &&
 		    (parent = json_object_get(top, "parent")) != NULL)
 			top = json_array_get(facts, (size_t)json_integer_value(parent));
 		if ((parent = json_object_get(top, "parent")) != NULL)

@@ -311,7 +311,8 @@ judge(struct rowguard *g, long long rows, const char *tag, char *why, size_t why
 	}
 	const char *verb = strncmp(tag, "DELETE ", 7) == 0 ? "would delete" :
 	    strncmp(tag, "UPDATE ", 7) == 0 ? "would update" :
-	    strncmp(tag, "MERGE ", 6) == 0 ? "MERGE would change" : "would change";
+	    strncmp(tag, "MERGE ", 6) == 0 ? "MERGE would change" :
+	    strncmp(tag, "INSERT ", 7) == 0 ? "INSERT would change" : "would change";
 	if (rows < 0)
 		snprintf(why, whylen, "pgward: the command tag \"%.40s\" does not say how many "
 		    "rows changed; the limit is %ld (rule \"%s\"); nothing was changed", tag,
