@@ -310,6 +310,7 @@ extended_bind(struct extended *x, const uint8_t *body, size_t len, char *err, si
 	o->params = params;
 	o->generation = x->syncs_sent;
 	o->policy_generation = s->policy_generation;
+	o->catalog_generation = s->catalog_generation;
 	snprintf(o->rule, sizeof o->rule, "%s", s->rule);
 	o->has_max_rows = s->has_max_rows;
 	o->max_rows = s->max_rows;

@@ -25,6 +25,7 @@ struct prepared {
 	uint32_t *param_types;
 	int nparams;
 	uint64_t policy_generation;	/* the policy it was allowed under */
+	uint64_t catalog_generation;	/* and the catalog map (policy.h) */
 	char rule[128];
 	int has_max_rows;	/* and its row limit (max-rows) */
 	long max_rows;
@@ -62,6 +63,7 @@ struct portal {
 	uint64_t number;
 	uint64_t generation;	/* syncs sent before its Bind */
 	uint64_t policy_generation;
+	uint64_t catalog_generation;
 	char rule[128];
 	int has_max_rows;
 	long max_rows;

@@ -173,6 +173,7 @@ set_catalog_fact(struct policy *p, json_t **slot, json_t *v)
 	}
 	json_decref(*slot);
 	*slot = v;
+	p->catalog_generation++;
 	strmap_clear(&p->cache);
 }
 

@@ -53,6 +53,9 @@ struct policy {
 	/* Gateway-mode masking: functions that may read a masked column
 	 * (relations.h), sent with every decide request; NULL: none. */
 	json_t *functions;
+	/* Counts changes of relations or functions: a statement decided
+	 * under another count is decided again before it runs. */
+	uint64_t catalog_generation;
 	/* From the last connect decision: the longest SQL text the filter
 	 * decides (its max-statement-bytes); 0: not said. */
 	long max_sql;

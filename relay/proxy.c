@@ -545,6 +545,7 @@ on_parse(struct proxy *p, const uint8_t *body, size_t len)
 	struct policy_decision d;
 	decide(p, stmt->sql, &d);
 	stmt->policy_generation = d.generation;
+	stmt->catalog_generation = p->s->policy.catalog_generation;
 	snprintf(stmt->rule, sizeof stmt->rule, "%s", d.rule);
 	stmt->has_max_rows = d.has_max_rows;
 	stmt->max_rows = d.max_rows;
@@ -596,8 +597,11 @@ on_execute(struct proxy *p, const uint8_t *body, size_t len)
 	snprintf(d.rule, sizeof d.rule, "%s", o->rule);
 	d.has_max_rows = o->has_max_rows;
 	d.max_rows = o->max_rows;
-	if (p->s->policy_on && o->policy_generation != policy_generation(&p->s->policy))
-		decide(p, o->sql, &d);	/* prepared under an older policy */
+	/* Prepared under an older policy, or before a view or rule changed what
+	 * its names stand for (the server plans it again against them). */
+	if (p->s->policy_on && (o->policy_generation != policy_generation(&p->s->policy) ||
+	    o->catalog_generation != p->s->policy.catalog_generation))
+		decide(p, o->sql, &d);
 	json_t *rec = p->s->audit_off ? NULL : record_intent(p->s, n, "extended");
 	set_decision(rec, &d);
 	if (rec != NULL) {
@@ -827,7 +831,7 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	}
 	if (strchr("QPEF", type) != NULL && token_expired(p))
 		return FLOW_STOP;
-	if (p->catalog_stale && (type == 'Q' || type == 'P') && refresh_catalog(p) != 0) {
+	if (p->catalog_stale && strchr("QPBF", type) != NULL && refresh_catalog(p) != 0) {
 		log_error("session %s: the catalog lookup after DDL failed", p->s->session_id);
 		proxy_end(p, "catalog lookup failed", "XX000",
 		    "pgward: the catalog lookup after DDL failed (views and rules, masked "
