@@ -66,6 +66,7 @@ struct proxy {
 	int masking_failed;
 	/* DDL ran: the catalog is looked up again before the next statement. */
 	int catalog_stale;
+	int catalog_in_xact;	/* DDL in the transaction still open */
 };
 
 static const uint8_t terminate_msg[5] = { 'X', 0, 0, 0, 4 };
@@ -793,8 +794,10 @@ server_idle(const struct proxy *p)
 static int
 refresh_catalog(struct proxy *p)
 {
-	if (!server_idle(p))
-		return 0;	/* not idle yet: next time */
+	/* Not idle yet, or in a failed transaction block (where the lookup
+	 * would fail, and only ROLLBACK can run): next time. */
+	if (!server_idle(p) || p->x.last_status == 'E')
+		return 0;
 	p->catalog_stale = 0;
 	if (p->s->policy_on && idle_query(p, relations_query(), relations_row, &p->s->policy) != 0)
 		return -1;
@@ -964,7 +967,14 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	}
 	results_on_message(&p->results, type, msg, len);
 	if (type == 'C' && changes_catalog(msg + 5, len - 5))
+		p->catalog_stale = p->catalog_in_xact = 1;
+	/* What DDL did is undone by ROLLBACK (TO SAVEPOINT), an error or a
+	 * failed COMMIT: until the transaction ends, the catalog is read
+	 * again after each answer. */
+	if (type == 'Z' && p->catalog_in_xact) {
 		p->catalog_stale = 1;
+		p->catalog_in_xact = len >= 6 && msg[5] != 'I';
+	}
 	if (p->s->masking_on) {
 		uint8_t *out = NULL;
 		size_t outlen = 0;
