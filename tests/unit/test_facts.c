@@ -916,6 +916,31 @@ START_TEST(merge_when_actions)
 }
 END_TEST
 
+START_TEST(on_conflict_do_update)
+{
+	struct facts_result r = ok("INSERT INTO orders AS o SELECT * FROM staging "
+				   "ON CONFLICT (id) DO UPDATE SET total = f(1)");
+	json_t *f[2];
+
+	ck_assert_uint_eq(json_array_size(r.statements), 2);
+	ck_assert_str_eq(str(nth(&r, 0), "kind"), "insert");
+	ck_assert_uint_eq(kinds(&r, "update", f, 2), 1);
+	ck_assert_str_eq(str(f[0], "on_conflict"), "update");
+	ck_assert_str_eq(str(f[0], "where"), "present");
+	ck_assert_str_eq(str(f[0], "via"), "top");
+	ck_assert_str_eq(str(f[0], "node"), "OnConflictClause");
+	ck_assert_int_eq(json_integer_value(json_object_get(f[0], "parent")), 0);
+	list_is(f[0], "tables_written", "orders", NULL);
+	list_is(f[0], "tables_read", "staging", NULL);
+	list_is(f[0], "functions", "f", NULL);
+	facts_result_free(&r);
+
+	r = ok("INSERT INTO orders VALUES (1) ON CONFLICT DO NOTHING");
+	ck_assert_uint_eq(json_array_size(r.statements), 1);
+	facts_result_free(&r);
+}
+END_TEST
+
 static const struct {
 	const char *on, *cond, *want;
 } merge_wheres[] = {
@@ -1139,6 +1164,7 @@ facts_suite(void)
 			    sizeof present_wheres / sizeof *present_wheres);
 	tcase_add_test(tc, update_without_where);
 	tcase_add_test(tc, merge_when_actions);
+	tcase_add_test(tc, on_conflict_do_update);
 	tcase_add_loop_test(tc, merge_where, 0, sizeof merge_wheres / sizeof *merge_wheres);
 	tcase_add_test(tc, merge_nested);
 	tcase_add_test(tc, relations_map);

@@ -1052,6 +1052,17 @@ START_TEST(max_rows)
 		{ "prepare p as delete from orders", "deny", "orders-delete", -1 },
 		{ "do $$ begin delete from orders; end $$", "deny", "orders-delete", -1 },
 		{ "copy (delete from orders returning *) to stdout", "deny", "orders-delete", -1 },
+		/* A data-modifying WITH of a MERGE is no WHEN action. */
+		{ "with d as (delete from orders where id > 0 returning id) merge into items i "
+		    "using d on i.id = d.id when matched then do nothing", "deny", "orders-delete",
+		    -1 },
+		/* ON CONFLICT DO UPDATE: an update the INSERT's tag counts (the
+		 * reply names the insert's rule; the limit is the update's). */
+		{ "insert into orders values (1) on conflict (id) do update set x = 2", "allow",
+		    "rest", 3 },
+		{ "insert into orders values (1) on conflict do nothing", "allow", "rest", -1 },
+		{ "with u as (insert into orders values (1) on conflict (id) do update set x = 1 "
+		    "returning 1) select 1", "deny", "small", -1 },
 		/* EXPLAIN alone runs nothing. */
 		{ "explain delete from orders", "allow", "rest", -1 },
 		/* A read CTE under a top-level DELETE is counted by its tag. */
