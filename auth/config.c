@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/actor.h"
 #include "auth/file.h"
 #include "conf.h"
 
@@ -28,6 +29,10 @@ static int set_algorithms(const struct conf_key *k, void *field,
     const char *value, char *err, size_t errlen);
 static int check_claim_name(const struct conf_key *k, const char *value,
     char *err, size_t errlen);
+static int check_claim_names(const struct conf_key *k, const char *value,
+    char *err, size_t errlen);
+static int check_agent_rules(const struct conf_key *k, const char *value,
+    char *err, size_t errlen);
 static int load_hmac_secret(struct auth_config *c, char *err, size_t errlen);
 static void config_free(struct auth_config *c);
 
@@ -47,6 +52,16 @@ static const struct conf_key keys[] = {
 	    .def = "preferred_username", .max = AUTH_MAX_USER_CLAIMS, .arg = ","),
 	CONF_STRING("groups-claim", S, groups_claim, .flags = CONF_ONCE,
 	    .def = "groups", .check = check_claim_name),
+	CONF_STRING("actor-claim", S, actor_claim, .flags = CONF_ONCE,
+	    .def = "act", .check = check_claim_name),
+	CONF_LONG("max-actor-depth", S, max_actor_depth, .flags = CONF_ONCE,
+	    .def = "8", .min = 1, .max = ACTOR_MAX_DEPTH),
+	CONF_LIST("client-claim", S, client_claims, .flags = CONF_ONCE,
+	    .def = "azp,client_id", .max = AUTH_MAX_CLIENT_CLAIMS, .arg = ",",
+	    .check = check_claim_names),
+	CONF_LIST("agent-rule", S, agent_rules, .flags = CONF_ONCE,
+	    .def = "gty=client-credentials,sub-is-client",
+	    .max = AUTH_MAX_AGENT_RULES, .arg = ",", .check = check_agent_rules),
 	CONF_STRING("hmac-secret-file", S, hmac_secret_file, .flags = CONF_ONCE),
 	CONF_LONG("max-token-bytes", S, max_token_bytes, .flags = CONF_ONCE,
 	    .def = "16384", .min = 256, .max = 1048576),
@@ -174,6 +189,39 @@ check_claim_name(const struct conf_key *k, const char *value, char *err,
 		return -1;
 	}
 	return 0;
+}
+
+static int
+check_claim_names(const struct conf_key *k, const char *value, char *err,
+    size_t errlen)
+{
+	(void)k;
+	if (strpbrk(value, " \t") != NULL) {
+		snprintf(err, errlen, "expected claim names separated by \",\"");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_agent_rules(const struct conf_key *k, const char *value, char *err,
+    size_t errlen)
+{
+	(void)k;
+	char item[256];
+	for (const char *p = value;; p++) {
+		size_t n = strcspn(p, ",");
+		if (n >= sizeof item) {
+			snprintf(err, errlen, "a rule longer than %zu bytes", sizeof item - 1);
+			return -1;
+		}
+		snprintf(item, sizeof item, "%.*s", (int)n, p);
+		if (actor_rule_check(item, strcmp(value, "none") == 0, err, errlen) != 0)
+			return -1;
+		p += n;
+		if (*p == '\0')
+			return 0;
+	}
 }
 
 static int

@@ -6,6 +6,8 @@
 #include "conf.h"
 
 #define AUTH_MAX_USER_CLAIMS 8
+#define AUTH_MAX_CLIENT_CLAIMS 8
+#define AUTH_MAX_AGENT_RULES 8
 
 struct auth_config {
 	char *listen_unix;
@@ -17,6 +19,13 @@ struct auth_config {
 	long leeway_s;
 	struct conf_list user_claims;	/* at most AUTH_MAX_USER_CLAIMS */
 	char *groups_claim;
+	/* RFC 8693: the claim holding the actor object, nested under the
+	 * same name for the earlier actors (auth/actor.h) */
+	char *actor_claim;
+	long max_actor_depth;
+	struct conf_list client_claims;	/* at most AUTH_MAX_CLIENT_CLAIMS */
+	/* when a token names a machine, not a person (auth/actor.h) */
+	struct conf_list agent_rules;	/* at most AUTH_MAX_AGENT_RULES */
 	char *hmac_secret_file;
 	unsigned char *hmac_secret;
 	size_t hmac_secret_len;

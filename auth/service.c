@@ -41,16 +41,17 @@ auth_service_verify(struct auth_service *s, const char *token, size_t len)
 {
 	struct token_result t = token_verify(s->config.config, &s->keys, token,
 	    len, (long long)time(NULL));
-	char sub[80], kid[80], user[80];
+	char sub[80], kid[80], user[80], act[80];
 	if (t.error != NULL)
 		log_info("refused token for sub=%s kid=%s: %s",
 		    token_printable(t.sub, sub, sizeof sub),
 		    token_printable(t.kid, kid, sizeof kid), t.error);
 	else
-		log_debug("accepted token for user=%s sub=%s kid=%s",
+		log_debug("accepted token for user=%s sub=%s kid=%s principal=%s actor=%s",
 		    token_printable(t.user, user, sizeof user),
 		    token_printable(t.sub, sub, sizeof sub),
-		    token_printable(t.kid, kid, sizeof kid));
+		    token_printable(t.kid, kid, sizeof kid), t.agent ? "agent" : "person",
+		    token_printable(t.nactors ? t.actors[0].sub : NULL, act, sizeof act));
 	return t;
 }
 
@@ -60,9 +61,15 @@ auth_identity_json(const struct token_result *t)
 	json_t *groups = json_array();
 	for (size_t i = 0; groups != NULL && i < t->ngroups; i++)
 		json_array_append_new(groups, json_string(t->groups[i]));
-	json_t *r = json_pack("{s:i, s:b, s:s, s:o, s:I, s:s, s:s}",
+	json_t *actor = json_array();
+	for (size_t i = 0; actor != NULL && i < t->nactors; i++)
+		json_array_append_new(actor, json_pack("{s:s, s:s*}", "sub",
+		    t->actors[i].sub, "client_id", t->actors[i].client_id));
+	json_t *r = json_pack("{s:i, s:b, s:s, s:o, s:I, s:s, s:s, s:s, s:o, s:s*}",
 	    "v", PGWARD_IPC_VERSION, "ok", 1, "user", t->user, "groups", groups,
-	    "exp", (json_int_t)t->exp, "iss", t->iss, "sub", t->sub);
+	    "exp", (json_int_t)t->exp, "iss", t->iss, "sub", t->sub,
+	    "principal", t->agent ? "agent" : "person", "actor", actor,
+	    "client_id", t->client_id);
 	if (r != NULL && t->kid != NULL)
 		json_object_set_new(r, "kid", json_string(t->kid));
 	return r;

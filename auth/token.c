@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/actor.h"
 #include "auth/b64url.h"
 
 /* 9999-12-31: keeps exp + leeway far from overflow. */
@@ -32,7 +33,6 @@ static int audience_check(struct token_result *r, const struct auth_config *c,
     json_t *aud);
 static int identity_take(struct token_result *r, const struct auth_config *c,
     json_t *claims);
-static int name_ok(const char *s);
 
 struct token_result
 token_verify(const struct auth_config *config, const struct jwks_result *keys,
@@ -98,6 +98,12 @@ token_result_free(struct token_result result)
 		free(result.groups[i]);
 	free(result.groups);
 	free(result.iss);
+	for (size_t i = 0; i < result.nactors; i++) {
+		free(result.actors[i].sub);
+		free(result.actors[i].client_id);
+	}
+	free(result.actors);
+	free(result.client_id);
 	free(result.sub);
 	free(result.kid);
 }
@@ -317,7 +323,7 @@ identity_take(struct token_result *r, const struct auth_config *c, json_t *claim
 	if (user == NULL)
 		return refuse(r, "no user claim (%s%s)", c->user_claims.v[0],
 		    c->user_claims.n > 1 ? ", ..." : "");
-	if (!name_ok(user))
+	if (!token_name_ok(user))
 		return refuse(r, "user claim has control characters or is too long");
 	json_t *g = json_object_get(claims, c->groups_claim);
 	json_t *one = NULL;
@@ -335,19 +341,22 @@ identity_take(struct token_result *r, const struct auth_config *c, json_t *claim
 	int rc = r->groups == NULL ? refuse(r, "out of memory") : 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const char *s = json_string_value(json_array_get(g, i));
-		if (s == NULL || !name_ok(s))
+		if (s == NULL || !token_name_ok(s))
 			rc = refuse(r, "%s claim holds a non-string or a bad name", c->groups_claim);
 		else if ((r->groups[r->ngroups++] = strdup(s)) == NULL)
 			rc = refuse(r, "out of memory");
 	}
 	json_decref(one);
+	char why[300];
+	if (rc == 0 && actor_take(c, claims, r, why, sizeof why) != 0)
+		rc = refuse(r, "%s", why);
 	if (rc == 0 && (r->user = strdup(user)) == NULL)
 		rc = refuse(r, "out of memory");
 	return rc;
 }
 
-static int
-name_ok(const char *s)
+int
+token_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > TOKEN_MAX_USER_BYTES)

@@ -102,8 +102,9 @@ read_reply(struct audit *a, uint64_t *seq, char *err, size_t errlen)
 static json_t *
 stand_in(json_t *rec, const char *why)
 {
-	static const char *const keep[] = { "type", "session", "user", "n", "intent",
-		"status", "duration_ms", "tags", "rows", "sqlstate", "reason", "statements" };
+	static const char *const keep[] = { "type", "session", "user", "principal", "actor",
+		"client_id", "n", "intent", "status", "duration_ms", "tags", "rows", "sqlstate",
+		"reason", "statements" };
 	json_t *s = json_object();
 	for (size_t i = 0; s != NULL && i < sizeof keep / sizeof keep[0]; i++) {
 		json_t *v = json_object_get(rec, keep[i]);

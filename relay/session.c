@@ -41,27 +41,6 @@ session_send_error(struct relay_session *s, const char *severity,
 	pgbuf_free(&b);
 }
 
-json_t *
-relay_identity_groups(const struct relay_identity *id)
-{
-	json_t *a = json_array();
-	for (int i = 0; a != NULL && i < id->ngroups; i++)
-		json_array_append_new(a, json_string(id->groups[i]));
-	return a;
-}
-
-void
-relay_identity_free(struct relay_identity *id)
-{
-	free(id->user);
-	for (int i = 0; i < id->ngroups; i++)
-		free(id->groups[i]);
-	free(id->groups);
-	free(id->iss);
-	free(id->sub);
-	memset(id, 0, sizeof *id);
-}
-
 /* Reads one startup-phase packet into a fresh buffer (caller frees). */
 static uint8_t *
 read_startup_packet(struct relay_session *s, long long deadline, size_t *lenp)
@@ -116,36 +95,6 @@ read_message(struct relay_session *s, long long deadline, char *type, size_t *le
 	return body;
 }
 
-static int
-identity_from_reply(struct relay_identity *id, json_t *reply)
-{
-	const char *user = json_string_value(json_object_get(reply, "user"));
-	json_t *groups = json_object_get(reply, "groups");
-	json_t *exp = json_object_get(reply, "exp");
-	if (user == NULL || *user == '\0' || !json_is_integer(exp) ||
-	    (groups != NULL && !json_is_array(groups)))
-		return -1;
-	id->user = strdup(user);
-	id->exp = json_integer_value(exp);
-	const char *iss = json_string_value(json_object_get(reply, "iss"));
-	const char *sub = json_string_value(json_object_get(reply, "sub"));
-	id->iss = strdup(iss ? iss : "");
-	id->sub = strdup(sub ? sub : "");
-	size_t n = json_array_size(groups);
-	id->groups = calloc(n + 1, sizeof *id->groups);
-	if (id->user == NULL || id->iss == NULL || id->sub == NULL || id->groups == NULL)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const char *g = json_string_value(json_array_get(groups, i));
-		if (g == NULL)
-			return -1;
-		if ((id->groups[id->ngroups] = strdup(g)) == NULL)
-			return -1;
-		id->ngroups++;
-	}
-	return 0;
-}
-
 /* 0 accepted, 1 refused (client told), -1 service failure (client told). */
 static int
 authenticate(struct relay_session *s, const char *token)
@@ -173,7 +122,7 @@ authenticate(struct relay_session *s, const char *token)
 		return -1;
 	}
 	int ok = json_is_true(json_object_get(reply, "ok"));
-	if (ok && identity_from_reply(&s->id, reply) != 0) {
+	if (ok && relay_identity_from_reply(&s->id, reply) != 0) {
 		log_warn("login from %s refused: malformed identity from pgward-auth", s->client_addr);
 		ok = 0;
 	}
@@ -512,7 +461,13 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 {
 	if (choose_upstream_role(s) != 0)
 		return -1;
-	struct stamp_result stamp = stamp_build(st, s->id.user, s->session_id);
+	char *actor = relay_identity_actor_text(&s->id);
+	if (actor == NULL)
+		return -1;
+	struct stamp_identity who = { s->id.user, relay_identity_principal(&s->id), actor,
+		s->session_id };
+	struct stamp_result stamp = stamp_build(st, &who);
+	free(actor);
 	if (stamp.error != NULL) {
 		log_info("session %s of %s refused: %s", s->session_id, s->id.user, stamp.error);
 		char m[256];
@@ -678,12 +633,16 @@ session_run(struct relay_session *s)
 			int rc = send_buf(s, &b);
 			pgbuf_free(&b);
 			char *groups = join_groups(&s->id);
-			log_info("session %s started: user=%s groups=%s sub=%s role=%s connection=%s "
-			    "client=%s tls=%s backend_pid=%d", s->session_id, s->id.user,
-			    groups ? groups : "", s->id.sub, s->role, s->connection, s->client_addr,
-			    s->client.ssl ? SSL_get_version(s->client.ssl) : "none",
+			char *actor = relay_identity_actor_text(&s->id);
+			log_info("session %s started: user=%s groups=%s sub=%s principal=%s actor=%s "
+			    "client_id=%s role=%s connection=%s client=%s tls=%s backend_pid=%d",
+			    s->session_id, s->id.user, groups ? groups : "", s->id.sub,
+			    relay_identity_principal(&s->id), actor ? actor : "",
+			    s->id.client_id ? s->id.client_id : "", s->role, s->connection,
+			    s->client_addr, s->client.ssl ? SSL_get_version(s->client.ssl) : "none",
 			    s->up.backend_pid);
 			free(groups);
+			free(actor);
 			const char *why = rc == 0 ? proxy_run(s) : "client went away during login";
 			log_info("session %s ended: %s", s->session_id, why);
 			if (!s->audit_off) {

@@ -15,16 +15,8 @@
 #include "mask/profile.h"
 #include "policy.h"
 #include "endpoint.h"
+#include "identity.h"
 #include "upstream.h"
-
-struct relay_identity {
-	char *user;
-	char **groups;
-	int ngroups;
-	long long exp;
-	char *iss;
-	char *sub;
-};
 
 /* What the listener knows about a session: its cancel key. */
 struct relay_cancel_key {
@@ -82,9 +74,6 @@ int session_run(struct relay_session *s);
 void session_send_error(struct relay_session *s, const char *severity,
     const char *sqlstate, const char *message, const char *hint);
 
-void relay_identity_free(struct relay_identity *id);
-/* The person's groups as a new JSON array. */
-json_t *relay_identity_groups(const struct relay_identity *id);
 
 /* The masking profile the database enforces for these rules (mask mode
  * database with column rules), or *out NULL. Returns 0, or -1 with err. */

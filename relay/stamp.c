@@ -123,7 +123,7 @@ stamp_fail(struct stamp_result r, struct pgbuf *b, const char *sqlstate, const c
 }
 
 struct stamp_result
-stamp_build(const struct pg_startup *st, const char *user, const char *session_id)
+stamp_build(const struct pg_startup *st, const struct stamp_identity *id)
 {
 	struct stamp_result r;
 	memset(&r, 0, sizeof r);
@@ -166,8 +166,10 @@ stamp_build(const struct pg_startup *st, const char *user, const char *session_i
 		append_setting(&b, n, strlen(n), v);
 	}
 	/* Last, so nothing the client sent can come after and win. */
-	append_setting(&b, "pgward.user", 11, user);
-	append_setting(&b, "pgward.session", 14, session_id);
+	append_setting(&b, "pgward.user", 11, id->user);
+	append_setting(&b, "pgward.principal", 16, id->principal);
+	append_setting(&b, "pgward.actor", 12, id->actor);
+	append_setting(&b, "pgward.session", 14, id->session);
 	pgbuf_put_u8(&b, 0);
 	if (b.failed)
 		return stamp_fail(r, &b, "53200", "out of memory");

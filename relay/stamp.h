@@ -3,7 +3,8 @@
 
 /* The server session's settings: the client's startup parameters turned
  * into a libpq "options" string, plus pgward's identity stamp
- * (pgward.user, pgward.session), which a client can never set itself. */
+ * (pgward.user, pgward.principal, pgward.actor, pgward.session), which a
+ * client can never set itself. */
 
 #include <stddef.h>
 
@@ -17,8 +18,16 @@ struct stamp_result {
 	const char *sqlstate;
 };
 
-struct stamp_result stamp_build(const struct pg_startup *startup, const char *user,
-    const char *session_id);
+/* What is stamped (docs/pgward-relay.md). */
+struct stamp_identity {
+	const char *user;
+	const char *principal;	/* "person" or "agent" */
+	const char *actor;	/* relay_identity_actor_text(): "" when none */
+	const char *session;
+};
+
+struct stamp_result stamp_build(const struct pg_startup *startup,
+    const struct stamp_identity *id);
 void stamp_result_free(struct stamp_result *r);
 
 /* True for names a client may not set ("pgward." prefix, any case). */

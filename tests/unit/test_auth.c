@@ -185,8 +185,8 @@ sign_raw(const char *header, const char *payload)
 {
 	char *h = b64url_encode((const unsigned char *)header, strlen(header));
 	char *p = b64url_encode((const unsigned char *)payload, strlen(payload));
-	char input[8192];
-	snprintf(input, sizeof input, "%s.%s", h, p);
+	char *input = malloc(strlen(h) + strlen(p) + 2);
+	sprintf(input, "%s.%s", h, p);
 	free(h);
 	free(p);
 	unsigned char sig[512];
@@ -199,6 +199,7 @@ sign_raw(const char *header, const char *payload)
 	char *tok = malloc(strlen(input) + strlen(s) + 2);
 	sprintf(tok, "%s.%s", input, s);
 	free(s);
+	free(input);
 	return tok;
 }
 
@@ -603,6 +604,326 @@ START_TEST(config_defaults)
 }
 END_TEST
 
+/* --- the actor chain (RFC 8693), the client, the principal kind --- */
+
+/* A chain of act objects, outermost first: subs[i] with clients[i]
+ * (NULL: none). */
+static json_t *
+act_chain(const char *const *subs, const char *const *clients, size_t n)
+{
+	json_t *inner = NULL;
+	for (size_t i = n; i-- > 0;) {
+		json_t *a = json_pack("{s:s}", "sub", subs[i]);
+		if (clients != NULL && clients[i] != NULL)
+			json_object_set_new(a, "client_id", json_string(clients[i]));
+		if (inner != NULL)
+			json_object_set_new(a, "act", inner);
+		inner = a;
+	}
+	return inner;
+}
+
+START_TEST(person_has_no_actor)
+{
+	struct token_result r = accepted(sign_rs("rsa1", claims_std()), "");
+	ck_assert_int_eq(r.agent, 0);
+	ck_assert_uint_eq(r.nactors, 0);
+	ck_assert_ptr_null(r.client_id);
+	token_result_free(r);
+}
+END_TEST
+
+START_TEST(delegated_chain)
+{
+	static const char *const subs[] = { "ci-bot", "deploy-svc" };
+	static const char *const clients[] = { "pgward-ci", NULL };
+	json_t *c = claims_std();
+	json_object_set_new(c, "sub", json_string("bob"));
+	json_object_set_new(c, "azp", json_string("pgward-ci"));
+	json_object_set_new(c, "act", act_chain(subs, clients, 2));
+	struct token_result r = accepted(sign_rs("rsa1", c), "");
+	ck_assert_int_eq(r.agent, 0);
+	ck_assert_uint_eq(r.nactors, 2);
+	ck_assert_str_eq(r.actors[0].sub, "ci-bot");
+	ck_assert_str_eq(r.actors[0].client_id, "pgward-ci");
+	ck_assert_str_eq(r.actors[1].sub, "deploy-svc");
+	ck_assert_ptr_null(r.actors[1].client_id);
+	ck_assert_str_eq(r.client_id, "pgward-ci");
+	ck_assert_str_eq(r.sub, "bob");
+	token_result_free(r);
+
+	/* Members of act other than sub, the client claims and act are
+	 * ignored (RFC 8693 allows iss and more). */
+	c = claims_std();
+	json_object_set_new(c, "act", json_pack("{s:s, s:s, s:i}", "sub", "agent-1",
+	    "iss", "https://elsewhere", "n", 4));
+	r = accepted(sign_rs("rsa1", c), "");
+	ck_assert_uint_eq(r.nactors, 1);
+	ck_assert_str_eq(r.actors[0].sub, "agent-1");
+	token_result_free(r);
+}
+END_TEST
+
+START_TEST(azp_or_client_id)
+{
+	json_t *c = claims_std();
+	json_object_set_new(c, "azp", json_string("from-azp"));
+	json_object_set_new(c, "client_id", json_string("from-client-id"));
+	struct token_result r = accepted(sign_rs("rsa1", json_incref(c)), "");
+	ck_assert_str_eq(r.client_id, "from-azp");
+	token_result_free(r);
+	r = accepted(sign_rs("rsa1", json_incref(c)), "client-claim client_id,azp");
+	ck_assert_str_eq(r.client_id, "from-client-id");
+	token_result_free(r);
+	/* Entra ID v1 tokens name the client appid. */
+	json_object_set_new(c, "appid", json_string("from-appid"));
+	r = accepted(sign_rs("rsa1", json_incref(c)), "client-claim appid");
+	ck_assert_str_eq(r.client_id, "from-appid");
+	token_result_free(r);
+	json_object_del(c, "azp");
+	r = accepted(sign_rs("rsa1", c), "");
+	ck_assert_str_eq(r.client_id, "from-client-id");
+	token_result_free(r);
+}
+END_TEST
+
+START_TEST(actor_claim_configurable)
+{
+	static const char *const subs[] = { "outer", "inner" };
+	json_t *c = claims_std();
+	json_t *chain = act_chain(subs, NULL, 2);
+	json_t *inner = json_object_get(chain, "act");
+	json_object_set(chain, "xact", inner);
+	json_object_del(chain, "act");
+	json_object_set_new(c, "xact", chain);
+	json_object_set_new(c, "act", json_string("not looked at"));
+	struct token_result r = accepted(sign_rs("rsa1", c), "actor-claim xact");
+	ck_assert_uint_eq(r.nactors, 2);
+	ck_assert_str_eq(r.actors[0].sub, "outer");
+	ck_assert_str_eq(r.actors[1].sub, "inner");
+	token_result_free(r);
+}
+END_TEST
+
+START_TEST(agent_rules)
+{
+	/* The default: a client-credentials grant (gty, as Auth0 writes it)
+	 * or a sub equal to the client id (Okta, RFC 9068) is an agent. */
+	json_t *c = claims_std();
+	json_object_set_new(c, "gty", json_string("client-credentials"));
+	struct token_result r = accepted(sign_rs("rsa1", c), "");
+	ck_assert_int_eq(r.agent, 1);
+	token_result_free(r);
+	c = claims_std();
+	json_object_set_new(c, "sub", json_string("svc-etl"));
+	json_object_set_new(c, "client_id", json_string("svc-etl"));
+	r = accepted(sign_rs("rsa1", json_incref(c)), "");
+	ck_assert_int_eq(r.agent, 1);
+	ck_assert_str_eq(r.client_id, "svc-etl");
+	token_result_free(r);
+	/* none: every token names a person. */
+	r = accepted(sign_rs("rsa1", json_incref(c)), "agent-rule none");
+	ck_assert_int_eq(r.agent, 0);
+	token_result_free(r);
+	/* A glob on a claim: Keycloak's service accounts, Entra's idtyp. */
+	r = accepted(sign_rs("rsa1", c), "agent-rule sub=svc-*");
+	ck_assert_int_eq(r.agent, 1);
+	token_result_free(r);
+	c = claims_std();
+	json_object_set_new(c, "idtyp", json_string("app"));
+	r = accepted(sign_rs("rsa1", json_incref(c)), "agent-rule idtyp=app");
+	ck_assert_int_eq(r.agent, 1);
+	token_result_free(r);
+	r = accepted(sign_rs("rsa1", json_incref(c)), "agent-rule idtyp=user");
+	ck_assert_int_eq(r.agent, 0);
+	token_result_free(r);
+	/* Not a string: the rule does not hold. */
+	json_object_set_new(c, "idtyp", json_integer(1));
+	r = accepted(sign_rs("rsa1", c), "agent-rule idtyp=*");
+	ck_assert_int_eq(r.agent, 0);
+	token_result_free(r);
+	/* A person with a client that is not the sub. */
+	c = claims_std();
+	json_object_set_new(c, "azp", json_string("psql-wrapper"));
+	r = accepted(sign_rs("rsa1", c), "");
+	ck_assert_int_eq(r.agent, 0);
+	token_result_free(r);
+}
+END_TEST
+
+static void
+act_refused(json_t *act, const char *extra, const char *reason)
+{
+	json_t *c = claims_std();
+	json_object_set_new(c, "act", act);
+	refused(sign_rs("rsa1", c), extra, reason);
+}
+
+START_TEST(hostile_act)
+{
+	act_refused(json_string("ci-bot"), "", "act at depth 1: not an object");
+	act_refused(json_pack("[{s:s}]", "sub", "ci-bot"), "", "act at depth 1: not an object");
+	act_refused(json_null(), "", "act at depth 1: not an object");
+	act_refused(json_integer(7), "", "act at depth 1: not an object");
+	act_refused(json_object(), "", "act at depth 1: sub is not a string");
+	act_refused(json_pack("{s:i}", "sub", 42), "", "act at depth 1: sub is not a string");
+	act_refused(json_pack("{s:[s]}", "sub", "x"), "", "act at depth 1: sub is not a string");
+	act_refused(json_pack("{s:s}", "sub", ""), "", "act at depth 1: sub is not a string");
+	act_refused(json_pack("{s:s}", "sub", "bad\nname"), "", "sub is not a string");
+	act_refused(json_pack("{s:s, s:s}", "sub", "a", "act", "b"), "",
+	    "act at depth 2: not an object");
+	act_refused(json_pack("{s:s, s:{s:b}}", "sub", "a", "act", "sub", 1), "",
+	    "act at depth 2: sub is not a string");
+	act_refused(json_pack("{s:s, s:i}", "sub", "a", "client_id", 3), "",
+	    "act at depth 1: claim client_id is not a string");
+	act_refused(json_pack("{s:s}", "sub", "ci-bot<-root"), "", "the chain's separator");
+	act_refused(json_pack("{s:s, s:s}", "sub", "x", "azp", "a<-b"), "",
+	    "the chain's separator");
+	char big[300];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	act_refused(json_pack("{s:s}", "sub", big), "", "sub is not a string of 1 to 256");
+	act_refused(json_pack("{s:s, s:s}", "sub", "x", "client_id", big), "",
+	    "claim client_id is not a string of 1 to 256");
+	/* The top-level client too. */
+	json_t *c = claims_std();
+	json_object_set_new(c, "azp", json_integer(1));
+	refused(sign_rs("rsa1", c), "", "token claim azp is not a string");
+	c = claims_std();
+	json_object_set_new(c, "client_id", json_string(big));
+	refused(sign_rs("rsa1", c), "", "token claim client_id is not a string");
+}
+END_TEST
+
+START_TEST(act_cycle)
+{
+	static const char *const subs[] = { "a", "b", "a" };
+	act_refused(act_chain(subs, NULL, 3), "", "act at depth 3: sub is an earlier actor's");
+	static const char *const twice[] = { "a", "a" };
+	act_refused(act_chain(twice, NULL, 2), "", "act at depth 2: sub is an earlier actor's");
+}
+END_TEST
+
+START_TEST(act_depth)
+{
+	const char *subs[40];
+	char names[40][16];
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof names[i], "a%d", i);
+		subs[i] = names[i];
+	}
+	struct token_result r;
+	json_t *c = claims_std();
+	json_object_set_new(c, "act", act_chain(subs, NULL, 8));
+	r = accepted(sign_rs("rsa1", c), "");
+	ck_assert_uint_eq(r.nactors, 8);
+	ck_assert_str_eq(r.actors[7].sub, "a7");
+	token_result_free(r);
+	act_refused(act_chain(subs, NULL, 9), "",
+	    "act claim nested deeper than max-actor-depth 8");
+	act_refused(act_chain(subs, NULL, 3), "max-actor-depth 2",
+	    "nested deeper than max-actor-depth 2");
+	c = claims_std();
+	json_object_set_new(c, "act", act_chain(subs, NULL, 32));
+	r = accepted(sign_rs("rsa1", c), "max-actor-depth 32");
+	ck_assert_uint_eq(r.nactors, 32);
+	token_result_free(r);
+}
+END_TEST
+
+/* A payload nested n levels deep in act, written as text (libjwt and
+ * jansson refuse to build it), signed over those bytes. */
+static char *
+deep_token(size_t n)
+{
+	const char *open = "{\"sub\":\"x0123456789\",\"act\":";
+	char head[256];
+	snprintf(head, sizeof head, "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"alice-sub\","
+	    "\"preferred_username\":\"alice\",\"exp\":%lld,\"act\":", ISS, AUD, now + 600);
+	size_t len = strlen(head) + n * strlen(open) + 16 + n + 2;
+	char *p = malloc(len);
+	char *o = p + sprintf(p, "%s", head);
+	for (size_t i = 0; i < n; i++)
+		o += sprintf(o, "{\"sub\":\"x%zu\",\"act\":", i);
+	o += sprintf(o, "{\"sub\":\"y\"}");
+	memset(o, '}', n + 1);
+	o[n + 1] = '\0';
+	char *tok = sign_raw("{\"alg\":\"RS256\",\"kid\":\"rsa1\"}", p);
+	free(p);
+	return tok;
+}
+
+START_TEST(act_deep_nesting)
+{
+	/* Within jansson's parser's depth: refused at max-actor-depth. */
+	refused(deep_token(2000), "max-token-bytes 1048576",
+	    "act claim nested deeper than max-actor-depth 8");
+	/* 10,000 levels: past the parser's depth, refused as malformed. */
+	refused(deep_token(10000), "max-token-bytes 1048576", "malformed token: payload");
+	/* And by default past max-token-bytes first. */
+	refused(deep_token(10000), "", "longer than max-token-bytes");
+}
+END_TEST
+
+START_TEST(identity_json_actor)
+{
+	static const char *const subs[] = { "ci-bot", "deploy-svc" };
+	static const char *const clients[] = { "pgward-ci", NULL };
+	json_t *c = claims_std();
+	json_object_set_new(c, "sub", json_string("bob"));
+	json_object_set_new(c, "client_id", json_string("pgward-ci"));
+	json_object_set_new(c, "act", act_chain(subs, clients, 2));
+	struct token_result t = accepted(sign_rs("rsa1", c), "");
+	json_t *j = auth_identity_json(&t);
+	char *text = json_dumps(j, JSON_COMPACT);
+	ck_assert_ptr_nonnull(strstr(text, "\"principal\":\"person\",\"actor\":"
+	    "[{\"sub\":\"ci-bot\",\"client_id\":\"pgward-ci\"},{\"sub\":\"deploy-svc\"}],"
+	    "\"client_id\":\"pgward-ci\""));
+	free(text);
+	json_decref(j);
+	token_result_free(t);
+	c = claims_std();
+	json_object_set_new(c, "gty", json_string("client-credentials"));
+	t = accepted(sign_rs("rsa1", c), "");
+	j = auth_identity_json(&t);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "principal")), "agent");
+	json_decref(j);
+	token_result_free(t);
+}
+END_TEST
+
+START_TEST(actor_config)
+{
+	struct auth_config_result c = config_with("");
+	ck_assert_ptr_null(c.error);
+	ck_assert_str_eq(c.config->actor_claim, "act");
+	ck_assert_int_eq(c.config->max_actor_depth, 8);
+	ck_assert_uint_eq(c.config->client_claims.n, 2);
+	ck_assert_str_eq(c.config->client_claims.v[0], "azp");
+	ck_assert_str_eq(c.config->client_claims.v[1], "client_id");
+	ck_assert_uint_eq(c.config->agent_rules.n, 2);
+	ck_assert_str_eq(c.config->agent_rules.v[0], "gty=client-credentials");
+	ck_assert_str_eq(c.config->agent_rules.v[1], "sub-is-client");
+	auth_config_result_free(c);
+}
+END_TEST
+
+START_TEST(actor_config_errors)
+{
+	config_error("agent-rule foo\n", "agent-rule: expected sub-is-client, CLAIM=GLOB or none");
+	config_error("agent-rule =x\n", "agent-rule: expected sub-is-client");
+	config_error("agent-rule gty=\n", "agent-rule: expected sub-is-client");
+	config_error("agent-rule none,sub-is-client\n", "agent-rule: none stands alone");
+	config_error("agent-rule a=1,,b=2\n", "agent-rule");
+	config_error("actor-claim a b\n", "actor-claim: expected one claim name");
+	config_error("actor-claim a,b\n", "actor-claim: expected one claim name");
+	config_error("client-claim a b\n", "client-claim");
+	config_error("max-actor-depth 0\n", "max-actor-depth: expected an integer from 1 to 32");
+	config_error("max-actor-depth 33\n", "max-actor-depth: expected an integer from 1 to 32");
+	config_error("client-claim a,b,c,d,e,f,g,h,i\n", "client-claim: at most 8 values");
+}
+END_TEST
+
 START_TEST(jwks_unsupported_key)
 {
 	json_t *oct = json_pack("{s:s, s:s, s:s}", "kty", "oct", "kid", "sym", "k", "AAAA");
@@ -709,6 +1030,10 @@ START_TEST(service_protocol)
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "exp")), now + 600);
 	ck_assert_str_eq(json_string_value(json_object_get(r, "kid")), "rsa1");
 	ck_assert_str_eq(json_string_value(json_object_get(r, "sub")), "alice-sub");
+	ck_assert_str_eq(json_string_value(json_object_get(r, "principal")), "person");
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "actor")), 0);
+	ck_assert(json_is_array(json_object_get(r, "actor")));
+	ck_assert_ptr_null(json_object_get(r, "client_id"));
 	json_decref(r);
 
 	/* A refusal tells the client nothing more. */
@@ -782,6 +1107,18 @@ auth_suite(void)
 	tcase_add_test(t, jwks_invalid);
 	tcase_add_test(t, b64url_strict);
 	tcase_add_test(t, service_protocol);
+	tcase_add_test(t, person_has_no_actor);
+	tcase_add_test(t, delegated_chain);
+	tcase_add_test(t, azp_or_client_id);
+	tcase_add_test(t, actor_claim_configurable);
+	tcase_add_test(t, agent_rules);
+	tcase_add_test(t, hostile_act);
+	tcase_add_test(t, act_cycle);
+	tcase_add_test(t, act_depth);
+	tcase_add_test(t, act_deep_nesting);
+	tcase_add_test(t, identity_json_actor);
+	tcase_add_test(t, actor_config);
+	tcase_add_test(t, actor_config_errors);
 	suite_add_tcase(s, t);
 	return s;
 }

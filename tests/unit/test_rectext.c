@@ -64,6 +64,13 @@ static const char *const relay_shaped[] = {
 	"{\"type\":\"intent\",\"sql\":\"select '\\u00E9\\uD83D\\uDE00\\u001B' \\\"q\\\"\\\\\\n\\t\","
 	"\"params\":[null,{\"redacted\":true,\"bytes\":4},{\"base64\":\"AAE=\"},-5,0,true,false],"
 	"\"nested\":{\"type\":\"\",\"seq\":1}}",
+	"{\"type\":\"intent\",\"session\":\"5c0e9a01\",\"user\":\"bob\","
+	"\"principal\":\"person\",\"actor\":[{\"sub\":\"ci-bot\",\"client_id\":\"pgward-ci\"},"
+	"{\"sub\":\"deploy-svc\"}],\"client_id\":\"pgward-ci\",\"groups\":[],"
+	"\"connection\":\"shop\",\"role\":\"app\",\"n\":1,\"protocol\":\"simple\","
+	"\"decision\":\"allow\",\"sql\":\"select 1\"}",
+	"{\"type\":\"session_end\",\"session\":\"5c0e9a01\",\"user\":\"svc\","
+	"\"principal\":\"agent\",\"actor\":[],\"reason\":\"client closed\",\"statements\":3}",
 	"{\"type\":\"x\",\"a\":{},\"b\":[],\"c\":-0.5,\"d\":\"/\\b\\f\\r\",\"e\":\"~\x7f\","
 	"\"f\":1.0,\"g\":-0.0,\"h\":-12,\"i\":0}",
 };
@@ -155,7 +162,7 @@ START_TEST(mutations_never_accepted_beyond_the_general_path)
 	unsigned seed = 12345;
 	int accepted = 0;
 	for (int round = 0; round < 40000; round++) {
-		const char *src = relay_shaped[round % 4];
+		const char *src = relay_shaped[round % (int)(sizeof relay_shaped / sizeof relay_shaped[0])];
 		size_t n = strlen(src);
 		char buf[1024];
 		memcpy(buf, src, n);

@@ -11,6 +11,9 @@
 #include "relay/config.h"
 #include "relay/endpoint.h"
 #include "relay/flow.h"
+#include "relay/identity.h"
+#include "relay/records.h"
+#include "rectext.h"
 #include "pgproto.h"
 #include "sock.h"
 #include "relay/shapekey.h"
@@ -31,13 +34,15 @@ startup_of(struct pgbuf *b, const char *const *kv, int n)
 	return s;
 }
 
+static const struct stamp_identity alice_id = { "alice", "person", "", "s1" };
+
 START_TEST(stamp_appends_identity_last)
 {
 	const char *kv[] = { "user", "app_read", "database", "shop", "DateStyle", "ISO, DMY",
 		"application_name", "psql", "options", "-c work_mem=8MB --search-path=a\\ b" };
 	struct pgbuf b;
 	struct pg_startup st = startup_of(&b, kv, 10);
-	struct stamp_result r = stamp_build(&st, "alice", "s1");
+	struct stamp_result r = stamp_build(&st, &alice_id);
 	ck_assert_ptr_null(r.error);
 	ck_assert_str_eq(r.application_name, "psql");
 	ck_assert_ptr_nonnull(strstr(r.options, "-c DateStyle=ISO,\\ DMY "));
@@ -45,9 +50,173 @@ START_TEST(stamp_appends_identity_last)
 	ck_assert_ptr_nonnull(strstr(r.options, "-c search_path=a\\ b "));
 	const char *u = strstr(r.options, "-c pgward.user=alice ");
 	ck_assert_ptr_nonnull(u);
-	ck_assert_ptr_nonnull(strstr(u, "-c pgward.session=s1 "));
+	ck_assert_ptr_nonnull(strstr(u, "-c pgward.principal=person -c pgward.actor= "
+	    "-c pgward.session=s1 "));
 	stamp_result_free(&r);
 	pgbuf_free(&b);
+}
+END_TEST
+
+START_TEST(stamp_actor_and_principal)
+{
+	const char *kv[] = { "user", "app_read" };
+	struct pgbuf b;
+	struct pg_startup st = startup_of(&b, kv, 2);
+	const struct stamp_identity bob = { "bob", "agent", "ci-bot<-deploy-svc", "s2" };
+	struct stamp_result r = stamp_build(&st, &bob);
+	ck_assert_ptr_null(r.error);
+	ck_assert_str_eq(r.options, "-c pgward.user=bob -c pgward.principal=agent "
+	    "-c pgward.actor=ci-bot<-deploy-svc -c pgward.session=s2 ");
+	stamp_result_free(&r);
+	pgbuf_free(&b);
+	const char *kv2[] = { "user", "app_read", "options", "-c pgward.actor=me" };
+	st = startup_of(&b, kv2, 4);
+	r = stamp_build(&st, &bob);
+	ck_assert_ptr_nonnull(r.error);
+	ck_assert_str_eq(r.sqlstate, "42501");
+	pgbuf_free(&b);
+	const char *kv3[] = { "user", "app_read", "pgward.principal", "person" };
+	st = startup_of(&b, kv3, 4);
+	r = stamp_build(&st, &bob);
+	ck_assert_ptr_nonnull(r.error);
+	pgbuf_free(&b);
+}
+END_TEST
+
+/* ---- identity ---- */
+
+static int
+identity_of(const char *reply_text, struct relay_identity *id)
+{
+	json_t *reply = json_loads(reply_text, JSON_ALLOW_NUL, NULL);
+	ck_assert_ptr_nonnull(reply);
+	memset(id, 0, sizeof *id);
+	int rc = relay_identity_from_reply(id, reply);
+	json_decref(reply);
+	return rc;
+}
+
+START_TEST(identity_actor_chain)
+{
+	struct relay_identity id;
+	ck_assert_int_eq(identity_of("{\"v\":1,\"ok\":true,\"user\":\"bob\",\"groups\":[],"
+	    "\"exp\":1,\"iss\":\"i\",\"sub\":\"bob\",\"principal\":\"person\","
+	    "\"actor\":[{\"sub\":\"ci-bot\",\"client_id\":\"pgward-ci\"},{\"sub\":\"deploy-svc\"}],"
+	    "\"client_id\":\"pgward-ci\"}", &id), 0);
+	ck_assert_int_eq(id.agent, 0);
+	ck_assert_int_eq(id.nactors, 2);
+	ck_assert_str_eq(id.client_id, "pgward-ci");
+	char *text = relay_identity_actor_text(&id);
+	ck_assert_str_eq(text, "ci-bot<-deploy-svc");
+	free(text);
+	json_t *a = relay_identity_actor_json(&id);
+	char *dumped = json_dumps(a, JSON_COMPACT);
+	ck_assert_str_eq(dumped, "[{\"sub\":\"ci-bot\",\"client_id\":\"pgward-ci\"},"
+	    "{\"sub\":\"deploy-svc\"}]");
+	free(dumped);
+	json_decref(a);
+	relay_identity_free(&id);
+
+	/* Protocol 1.0: a person with no actor and no client. */
+	ck_assert_int_eq(identity_of("{\"user\":\"alice\",\"exp\":1}", &id), 0);
+	ck_assert_int_eq(id.agent, 0);
+	ck_assert_int_eq(id.nactors, 0);
+	ck_assert_ptr_null(id.client_id);
+	text = relay_identity_actor_text(&id);
+	ck_assert_str_eq(text, "");
+	free(text);
+	ck_assert_str_eq(relay_identity_principal(&id), "person");
+	relay_identity_free(&id);
+
+	ck_assert_int_eq(identity_of("{\"user\":\"svc\",\"exp\":1,\"principal\":\"agent\","
+	    "\"actor\":[]}", &id), 0);
+	ck_assert_str_eq(relay_identity_principal(&id), "agent");
+	relay_identity_free(&id);
+}
+END_TEST
+
+/* Every record names the person, the principal kind, the actor chain and
+ * the client, and stays in the layout logd stores as sent. */
+START_TEST(records_carry_the_actor)
+{
+	struct relay_session s;
+	memset(&s, 0, sizeof s);
+	snprintf(s.session_id, sizeof s.session_id, "5c0e9a01");
+	s.connection = "shop";
+	s.role = "app_write";
+	snprintf(s.client_addr, sizeof s.client_addr, "127.0.0.1:5");
+	ck_assert_int_eq(identity_of("{\"user\":\"bob\",\"exp\":1,\"iss\":\"i\",\"sub\":\"bob\","
+	    "\"groups\":[\"eng\"],\"principal\":\"person\",\"client_id\":\"pgward-ci\","
+	    "\"actor\":[{\"sub\":\"ci-bot\",\"client_id\":\"pgward-ci\"},{\"sub\":\"deploy-svc\"}]}",
+	    &s.id), 0);
+	struct pending p;
+	memset(&p, 0, sizeof p);
+	p.number = 1;
+	p.intent_seq = 7;
+	p.status = "ok";
+	json_t *recs[] = { record_session_start(&s), record_intent(&s, 1, "simple"),
+		record_result(&s, &p, 1500), record_session_end(&s, "client closed", 1) };
+	for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++) {
+		ck_assert_ptr_nonnull(recs[i]);
+		char *text = json_dumps(recs[i], JSON_COMPACT | JSON_ENSURE_ASCII);
+		ck_assert_msg(strstr(text, "\"user\":\"bob\",\"principal\":\"person\",\"actor\":"
+		    "[{\"sub\":\"ci-bot\",\"client_id\":\"pgward-ci\"},{\"sub\":\"deploy-svc\"}],"
+		    "\"client_id\":\"pgward-ci\",") != NULL, "%s", text);
+		ck_assert_msg(rectext_payload_ok(text, strlen(text)), "not canonical: %s", text);
+		free(text);
+		json_decref(recs[i]);
+	}
+	relay_identity_free(&s.id);
+	/* An agent with no actor: an empty chain, no client_id member. */
+	ck_assert_int_eq(identity_of("{\"user\":\"svc\",\"exp\":1,\"principal\":\"agent\"}",
+	    &s.id), 0);
+	json_t *r = record_session_end(&s, "x", 0);
+	char *text = json_dumps(r, JSON_COMPACT | JSON_ENSURE_ASCII);
+	ck_assert_str_eq(text, "{\"type\":\"session_end\",\"session\":\"5c0e9a01\",\"user\":\"svc\","
+	    "\"principal\":\"agent\",\"actor\":[],\"reason\":\"x\",\"statements\":0}");
+	free(text);
+	json_decref(r);
+	relay_identity_free(&s.id);
+}
+END_TEST
+
+START_TEST(identity_malformed)
+{
+	static const char *const bad[] = {
+		"{\"user\":\"a\",\"exp\":1,\"principal\":\"robot\"}",
+		"{\"user\":\"a\",\"exp\":1,\"principal\":1}",
+		"{\"user\":\"a\",\"exp\":1,\"actor\":{\"sub\":\"x\"}}",
+		"{\"user\":\"a\",\"exp\":1,\"actor\":[\"x\"]}",
+		"{\"user\":\"a\",\"exp\":1,\"actor\":[{\"sub\":1}]}",
+		"{\"user\":\"a\",\"exp\":1,\"actor\":[{}]}",
+		"{\"user\":\"a\",\"exp\":1,\"actor\":[{\"sub\":\"\"}]}",
+		"{\"user\":\"a\",\"exp\":1,\"actor\":[{\"sub\":\"a<-b\"}]}",
+		"{\"user\":\"a\",\"exp\":1,\"actor\":[{\"sub\":\"a\\nb\"}]}",
+		"{\"user\":\"a\",\"exp\":1,\"actor\":[{\"sub\":\"a\",\"client_id\":5}]}",
+		"{\"user\":\"a\",\"exp\":1,\"client_id\":[]}",
+		"{\"user\":\"a\",\"exp\":1,\"client_id\":\"\"}",
+		"{\"user\":\"a\\u0000b\",\"exp\":1}",
+		"{\"user\":\"\",\"exp\":1}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct relay_identity id;
+		ck_assert_msg(identity_of(bad[i], &id) != 0, "accepted %s", bad[i]);
+		relay_identity_free(&id);
+	}
+	/* More actors than any auth sends. */
+	json_t *reply = json_pack("{s:s, s:i}", "user", "a", "exp", 1);
+	json_t *chain = json_array();
+	for (int i = 0; i <= RELAY_MAX_ACTORS; i++) {
+		char sub[16];
+		snprintf(sub, sizeof sub, "a%d", i);
+		json_array_append_new(chain, json_pack("{s:s}", "sub", sub));
+	}
+	json_object_set_new(reply, "actor", chain);
+	struct relay_identity id;
+	memset(&id, 0, sizeof id);
+	ck_assert_int_ne(relay_identity_from_reply(&id, reply), 0);
+	relay_identity_free(&id);
+	json_decref(reply);
 }
 END_TEST
 
@@ -56,9 +225,12 @@ START_TEST(stamp_escapes_identity)
 	const char *kv[] = { "user", "app_read" };
 	struct pgbuf b;
 	struct pg_startup st = startup_of(&b, kv, 2);
-	struct stamp_result r = stamp_build(&st, "eve -c pgward.user=root", "s1");
+	const struct stamp_identity eve = { "eve -c pgward.user=root", "person",
+		"bot -c pgward.actor=x", "s1" };
+	struct stamp_result r = stamp_build(&st, &eve);
 	ck_assert_ptr_null(r.error);
 	ck_assert_ptr_nonnull(strstr(r.options, "pgward.user=eve\\ -c\\ pgward.user=root "));
+	ck_assert_ptr_nonnull(strstr(r.options, "pgward.actor=bot\\ -c\\ pgward.actor=x "));
 	stamp_result_free(&r);
 	pgbuf_free(&b);
 }
@@ -78,7 +250,7 @@ START_TEST(stamp_refuses_reserved)
 		const char *kv[] = { "user", "app_read", cases[i][0], cases[i][1] };
 		struct pgbuf b;
 		struct pg_startup st = startup_of(&b, kv, 4);
-		struct stamp_result r = stamp_build(&st, "alice", "s1");
+		struct stamp_result r = stamp_build(&st, &alice_id);
 		ck_assert_msg(r.error != NULL, "case %zu accepted: %s=%s", i, cases[i][0], cases[i][1]);
 		ck_assert_ptr_null(r.options);
 		pgbuf_free(&b);
@@ -93,14 +265,14 @@ START_TEST(stamp_refuses_other_switches)
 		const char *kv[] = { "user", "app_read", "options", bad[i] };
 		struct pgbuf b;
 		struct pg_startup st = startup_of(&b, kv, 4);
-		struct stamp_result r = stamp_build(&st, "alice", "s1");
+		struct stamp_result r = stamp_build(&st, &alice_id);
 		ck_assert_msg(r.error != NULL, "options \"%s\" accepted", bad[i]);
 		pgbuf_free(&b);
 	}
 	const char *kv[] = { "user", "app_read", "replication", "database" };
 	struct pgbuf b;
 	struct pg_startup st = startup_of(&b, kv, 4);
-	struct stamp_result r = stamp_build(&st, "alice", "s1");
+	struct stamp_result r = stamp_build(&st, &alice_id);
 	ck_assert_str_eq(r.sqlstate, "0A000");
 	pgbuf_free(&b);
 }
@@ -696,6 +868,10 @@ relay_suite(void)
 	tcase_add_test(tc, stamp_escapes_identity);
 	tcase_add_test(tc, stamp_refuses_reserved);
 	tcase_add_test(tc, stamp_refuses_other_switches);
+	tcase_add_test(tc, stamp_actor_and_principal);
+	tcase_add_test(tc, identity_actor_chain);
+	tcase_add_test(tc, identity_malformed);
+	tcase_add_test(tc, records_carry_the_actor);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("flow");
 	tcase_add_test(tc, flow_passes_everything_in_order);
