@@ -29,6 +29,11 @@ mask column public.customers.card_number style partial keep 4 exempt pci-auditor
 rule reads
   kind select,show,set,reset,transaction,explain,copy-to,prepare,execute,deallocate,fetch,close,listen,notify
   action allow
+
+rule temp-writes
+  groups engineers,pci-auditor
+  kind insert,copy-from,ddl
+  action allow
 """
 
 suite = None
@@ -281,7 +286,7 @@ class ProtocolStateTest(TimedTestCase):
         """libpq's PQexecParams("COPY ... FROM STDIN") sends P/B/D/E/S, then
         the data, CopyDone and a second Sync: the server ignores the Sync
         it reads during COPY, so one ReadyForQuery answers two Syncs."""
-        w = self.wire("paula")
+        w = self.wire()
         w.send(query("create temp table t(x text)"))
         self.assertEqual(errors(self.read_all(w, 1)), [])
         w.send(parse("", "copy t from stdin"), bind(), describe("P"), execute(), sync())
@@ -293,10 +298,8 @@ class ProtocolStateTest(TimedTestCase):
         msgs = self.read_all(w, 1)
         self.assertEqual(errors(msgs), [])
         self.assertInStep(w, msgs)
-        # And a masked person's next results are still masked.
-        w2 = self.wire()
-        w2.send(parse("", CARDS), bind(), execute(), sync())
-        self.assertMasked(self.read_all(w2, 1))
+        w.send(parse("", CARDS), bind(), execute(), sync())
+        self.assertMasked(self.read_all(w, 1))
 
     def test_describe_statement_parameter_description_and_nodata(self):
         w = self.wire()
