@@ -493,8 +493,13 @@ extended_owe(struct extended *x, char type, const uint8_t *body, size_t len, int
 	case 'F': o.kind = OWED_FUNCTION; break;
 	default: return 0;
 	}
-	/* Another message ends a COPY FROM STDIN (the server fails it). */
-	x->copy_in = 0;
+	/* Another message during a COPY FROM STDIN (a client's protocol
+	 * violation): the server fails the COPY with it, or reads it after the
+	 * COPY failed on its data; which one the relay cannot tell. */
+	if (x->copy_in) {
+		x->copy_in = 0;
+		x->lost = 1;
+	}
 	if (type == 'B' || type == 'E' || o.kind == OWED_DESCRIBE_PORTAL) {
 		const char *name = portal_name_of(type, body, len);
 		o.portal = name ? strmap_get(&x->portals, name) : NULL;
@@ -562,7 +567,8 @@ on_copy_in(struct extended *x)
 	}
 	if (i == x->owed_count)
 		x->copy_in = 1;
-	return 0;
+	/* Another message sent into the COPY (as after copy_in above). */
+	return i == x->owed_count || owed_at(x, i)->kind == OWED_COPY_END ? 0 : -1;
 }
 
 /* Describe answers: ParameterDescription (statements), then
@@ -594,6 +600,10 @@ extended_on_server(struct extended *x, char type, const uint8_t *msg, size_t len
 	size_t blen = len - 5;
 	struct owed *o = owed_front(x);
 	*swallow = 0;
+	if (x->lost) {
+		x->lost = 0;
+		return -1;
+	}
 	switch (type) {
 	case '1':
 	case '2':

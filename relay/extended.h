@@ -115,6 +115,8 @@ struct extended {
 	 * ignores the Syncs it reads meanwhile (they are owed nothing). */
 	int copy_in;
 	uint64_t syncs_voided;	/* such Syncs, since the last extended_take_voided */
+	int lost;		/* what the server answers can no longer be told: the
+				 * next server message is reported as not fitting */
 };
 
 int extended_init(struct extended *x, int redact_params, size_t max_param_bytes);
