@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pgproto.h"
 #include "utf8.h"
@@ -117,14 +118,33 @@ owed_front(const struct extended *x)
 	return x->owed_count ? &x->owed[x->owed_head] : NULL;
 }
 
+static struct owed *
+owed_at(const struct extended *x, size_t i)
+{
+	return &x->owed[(x->owed_head + i) % x->owed_cap];
+}
+
+/* Copy-end marks answer nothing: one that reaches the front goes. */
 static void
 owed_pop(struct extended *x)
 {
 	struct owed *o = owed_front(x);
 	if (o == NULL)
 		return;
-	portal_unref(o->portal);
-	x->owed_head = (x->owed_head + 1) % x->owed_cap;
+	do {
+		portal_unref(o->portal);
+		x->owed_head = (x->owed_head + 1) % x->owed_cap;
+		x->owed_count--;
+	} while ((o = owed_front(x)) != NULL && o->kind == OWED_COPY_END);
+}
+
+/* Removes the i-th (i > 0) owed message. */
+static void
+owed_remove(struct extended *x, size_t i)
+{
+	portal_unref(owed_at(x, i)->portal);
+	for (; i + 1 < x->owed_count; i++)
+		*owed_at(x, i) = *owed_at(x, i + 1);
 	x->owed_count--;
 }
 
@@ -255,6 +275,48 @@ param_json(const struct extended *x, const struct prepared *s, int i, int16_t fo
 	return j;
 }
 
+/* Whether the statement is SQL FETCH or EXECUTE (its first word, after
+ * blanks and comments; a Parse holds one statement). */
+static int
+sql_forwards(const char *q)
+{
+	for (;;) {
+		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r' || *q == '\f' ||
+		    *q == '\v')
+			q++;
+		if (q[0] == '-' && q[1] == '-') {
+			while (*q != '\0' && *q != '\n')
+				q++;
+			continue;
+		}
+		if (q[0] == '/' && q[1] == '*') {
+			int depth = 0;
+			do {
+				if (q[0] == '/' && q[1] == '*') {
+					depth++;
+					q += 2;
+				} else if (q[0] == '*' && q[1] == '/') {
+					depth--;
+					q += 2;
+				} else {
+					q++;
+				}
+			} while (depth > 0 && *q != '\0');
+			continue;
+		}
+		break;
+	}
+	static const char *const words[] = { "fetch", "execute", NULL };
+	for (int i = 0; words[i] != NULL; i++) {
+		size_t n = strlen(words[i]);
+		if (strncasecmp(q, words[i], n) == 0 && !(q[n] == '_' || q[n] == '$' ||
+		    (q[n] >= '0' && q[n] <= '9') || ((q[n] | 0x20) >= 'a' && (q[n] | 0x20) <= 'z') ||
+		    (unsigned char)q[n] >= 0x80))
+			return 1;
+	}
+	return 0;
+}
+
 int
 extended_bind(struct extended *x, const uint8_t *body, size_t len, char *err, size_t errlen)
 {
@@ -308,6 +370,8 @@ extended_bind(struct extended *x, const uint8_t *body, size_t len, char *err, si
 		return EXT_MALFORMED;
 	}
 	o->params = params;
+	o->bound_runs = x->runs;
+	o->forwards = sql_forwards(s->sql);
 	o->generation = x->syncs_sent;
 	o->policy_generation = s->policy_generation;
 	o->catalog_generation = s->catalog_generation;
@@ -404,6 +468,19 @@ int
 extended_owe(struct extended *x, char type, const uint8_t *body, size_t len, int injected)
 {
 	struct owed o = { .injected = injected };
+	if (type == 'c' || type == 'f') {
+		/* The end of a COPY FROM STDIN the server may be in. */
+		if (x->copy_in) {
+			x->copy_in = 0;
+			return 0;
+		}
+		if (x->owed_count == 0)
+			return 0;
+		o.kind = OWED_COPY_END;
+		goto append;
+	}
+	if (x->copy_in && type == 'S')
+		return 0;	/* ignored by the server's COPY */
 	switch (type) {
 	case 'P': o.kind = OWED_PARSE; break;
 	case 'B': o.kind = OWED_BIND; break;
@@ -417,15 +494,27 @@ extended_owe(struct extended *x, char type, const uint8_t *body, size_t len, int
 	case 'F': o.kind = OWED_FUNCTION; break;
 	default: return 0;
 	}
+	/* Another message during a COPY FROM STDIN (a client's protocol
+	 * violation): the server fails the COPY with it, or reads it after the
+	 * COPY failed on its data; which one the relay cannot tell. */
+	if (x->copy_in) {
+		x->copy_in = 0;
+		x->lost = 1;
+	}
 	if (type == 'B' || type == 'E' || o.kind == OWED_DESCRIBE_PORTAL) {
 		const char *name = portal_name_of(type, body, len);
 		o.portal = name ? strmap_get(&x->portals, name) : NULL;
 		if (o.portal != NULL) {
 			o.portal->refs++;
-			if (o.kind == OWED_DESCRIBE_PORTAL)
+			if (o.kind == OWED_DESCRIBE_PORTAL) {
 				o.portal->described = 1;
+				o.portal->described_runs = x->runs;
+			}
 		}
 	}
+	if (type == 'E' || type == 'Q' || type == 'F')
+		x->runs++;
+append:
 	if (x->owed_count == x->owed_cap) {
 		size_t ncap = x->owed_cap ? x->owed_cap * 2 : 16;
 		struct owed *n = malloc(ncap * sizeof *n);
@@ -449,6 +538,38 @@ static int
 ends_at_ready(enum owed_kind k)
 {
 	return k == OWED_SYNC || k == OWED_QUERY || k == OWED_FUNCTION;
+}
+
+/* A Query or FunctionCall the server discards while skipping to a Sync:
+ * its ReadyForQuery never comes. */
+static void
+pop_discarded(struct extended *x)
+{
+	struct owed *o = owed_front(x);
+	if (o->kind == OWED_QUERY || o->kind == OWED_FUNCTION)
+		x->readies_received++;
+	owed_pop(x);
+}
+
+/* COPY FROM STDIN began (CopyInResponse) for the front Execute or Query:
+ * the Syncs the client sent after it, before anything else, are read by
+ * the COPY and ignored; so are those it sends until it ends the COPY. */
+static int
+on_copy_in(struct extended *x)
+{
+	struct owed *o = owed_front(x);
+	if (o == NULL || (o->kind != OWED_EXECUTE && o->kind != OWED_QUERY))
+		return -1;
+	size_t i = 1;
+	while (i < x->owed_count && owed_at(x, i)->kind == OWED_SYNC) {
+		owed_remove(x, i);
+		x->syncs_voided++;
+		x->readies_received++;
+	}
+	if (i == x->owed_count)
+		x->copy_in = 1;
+	/* Another message sent into the COPY (as after copy_in above). */
+	return i == x->owed_count || owed_at(x, i)->kind == OWED_COPY_END ? 0 : -1;
 }
 
 /* Describe answers: ParameterDescription (statements), then
@@ -480,6 +601,10 @@ extended_on_server(struct extended *x, char type, const uint8_t *msg, size_t len
 	size_t blen = len - 5;
 	struct owed *o = owed_front(x);
 	*swallow = 0;
+	if (x->lost) {
+		x->lost = 0;
+		return -1;
+	}
 	switch (type) {
 	case '1':
 	case '2':
@@ -517,23 +642,32 @@ extended_on_server(struct extended *x, char type, const uint8_t *msg, size_t len
 			return 0;
 		}
 		return -1;
+	case 'G':
+		return on_copy_in(x);
 	case 'E':
 		query_shape_set(x, NULL);
+		x->error_skips = 0;
 		if (o == NULL || ends_at_ready(o->kind))
 			return 0;
-		/* The server skips everything up to the Sync. */
-		while ((o = owed_front(x)) != NULL && !ends_at_ready(o->kind))
-			owed_pop(x);
+		/* The server discards everything up to the Sync, Query and
+		 * FunctionCall messages too. */
+		x->skipping = x->error_skips = 1;
+		while ((o = owed_front(x)) != NULL && o->kind != OWED_SYNC)
+			pop_discarded(x);
 		return 0;
 	case 'Z':
 		query_shape_set(x, NULL);
 		while ((o = owed_front(x)) != NULL) {
-			int last = ends_at_ready(o->kind);
+			int last = x->skipping ? o->kind == OWED_SYNC : ends_at_ready(o->kind);
 			*swallow = o->injected;
-			owed_pop(x);
-			if (last)
+			if (last) {
+				owed_pop(x);
+				x->skipping = 0;
 				return 0;
+			}
+			pop_discarded(x);
 		}
+		x->skipping = 0;
 		return -1;
 	}
 	return 0;
@@ -557,7 +691,29 @@ extended_needs_describe(const struct extended *x, const uint8_t *body, size_t le
 {
 	const char *name = portal_name_of('E', body, len);
 	const struct portal *o = name ? strmap_get(&x->portals, name) : NULL;
-	return o != NULL && o->shape == NULL && !o->described;
+	return o != NULL && ((o->shape == NULL && !o->described) || o->described_runs != x->runs);
+}
+
+int
+extended_forwarded_stale(const struct extended *x, const uint8_t *body, size_t len)
+{
+	const char *name = portal_name_of('E', body, len);
+	const struct portal *o = name ? strmap_get(&x->portals, name) : NULL;
+	return o != NULL && o->forwards && !o->started && o->bound_runs != x->runs;
+}
+
+int
+extended_sync_answered(const struct extended *x)
+{
+	return !x->copy_in;
+}
+
+uint64_t
+extended_take_voided(struct extended *x)
+{
+	uint64_t n = x->syncs_voided;
+	x->syncs_voided = 0;
+	return n;
 }
 
 int

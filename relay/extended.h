@@ -55,6 +55,17 @@ struct portal {
 	int refs;
 	struct row_shape *shape;	/* NULL until a Describe of it is answered */
 	int described;		/* a Describe of it was sent */
+	/* Statements sent (extended.runs) when it was last described and
+	 * when it was bound: any statement can change what a portal name
+	 * means on the server (SQL CLOSE and DECLARE, a function opening a
+	 * cursor), so a shape is only trusted by an Execute with no statement
+	 * sent since its Describe. */
+	uint64_t described_runs;
+	uint64_t bound_runs;
+	/* Its statement is SQL FETCH or EXECUTE: the server takes its columns
+	 * from another cursor or statement at Bind, its rows at the first
+	 * Execute. */
+	int forwards;
 	char *statement;
 	char *sql;
 	json_t *params;		/* array, as recorded */
@@ -72,6 +83,8 @@ struct portal {
 enum owed_kind {
 	OWED_PARSE, OWED_BIND, OWED_DESCRIBE_STATEMENT, OWED_DESCRIBE_PORTAL,
 	OWED_EXECUTE, OWED_CLOSE, OWED_SYNC, OWED_QUERY, OWED_FUNCTION,
+	OWED_COPY_END,		/* CopyDone or CopyFail: answers nothing, marks where a
+				 * COPY FROM STDIN ends in what the client sent */
 };
 
 struct owed {
@@ -94,6 +107,18 @@ struct extended {
 	uint64_t syncs_sent;
 	uint64_t readies_received;
 	char last_status;	/* of the last ReadyForQuery: 'I', 'T' or 'E' */
+	/* Query, Execute and FunctionCall messages sent. */
+	uint64_t runs;
+	/* An extended-protocol error: the server discards every message up
+	 * to the next Sync (Query and FunctionCall too, unanswered). */
+	int skipping;
+	int error_skips;	/* the last ErrorResponse began that */
+	/* COPY FROM STDIN is on and the client has not ended it: the server
+	 * ignores the Syncs it reads meanwhile (they are owed nothing). */
+	int copy_in;
+	uint64_t syncs_voided;	/* such Syncs, since the last extended_take_voided */
+	int lost;		/* what the server answers can no longer be told: the
+				 * next server message is reported as not fitting */
 };
 
 int extended_init(struct extended *x, int redact_params, size_t max_param_bytes);
@@ -131,6 +156,16 @@ struct row_shape *extended_row_shape(const struct extended *x);
 /* An Execute (its body) of a portal whose shape is unknown and that no
  * Describe was sent for: the relay describes it itself first. */
 int extended_needs_describe(const struct extended *x, const uint8_t *body, size_t len);
+/* Whether a Sync the client sends now will be answered (not during a
+ * COPY FROM STDIN, whose server ignores Syncs). */
+int extended_sync_answered(const struct extended *x);
+/* Syncs already counted (extended_sync_sent) that the server ignored
+ * because a COPY FROM STDIN read them; the count since the last call. */
+uint64_t extended_take_voided(struct extended *x);
+/* An Execute (its body) of a FETCH or EXECUTE portal whose columns may
+ * no longer be the ones it was described with: a statement was sent
+ * between its Bind and its first Execute. */
+int extended_forwarded_stale(const struct extended *x, const uint8_t *body, size_t len);
 /* A ReadyForQuery is owed (a Sync, Query or FunctionCall was sent). */
 int extended_ready_owed(const struct extended *x);
 /* Nothing is owed: every message sent was answered. */

@@ -592,6 +592,20 @@ masking_on_server(struct masking *m, struct row_shape *shape, char type, const u
 		return mask_error_fields(m, type, msg, len, out, outlen);
 	case 'A':
 		return mask_notification(m, msg, len, out, outlen);
+	case 'V': {
+		/* FunctionCallResponse: a fast-path call's result has no column
+		 * identity and a format the detectors may not read (binary). Only
+		 * where the database masks every column is it sent as it is. */
+		struct pgread r;
+		pgread_init(&r, body, blen);
+		int32_t vlen = (int32_t)pgread_u32(&r);
+		if (r.failed)
+			return fail(m, "malformed FunctionCallResponse");
+		if (vlen < 0 || (m->database_enforced && !m->has_patterns && !m->detect_all))
+			return 0;
+		return fail(m, "the result of a fast-path function call cannot be masked for this "
+		    "person (it has no column identity); use SELECT");
+	}
 	case 'S':
 		return check_parameter(m, msg, len);
 	}

@@ -20,12 +20,12 @@
 #include "sock.h"
 
 /* Client messages held whole: the ones that run statements or change
- * what later ones run, and Terminate. */
-#define CLIENT_INSPECT "QPBEFCSXD"
+ * what later ones run, the end of a COPY FROM STDIN, and Terminate. */
+#define CLIENT_INSPECT "QPBEFCSXDcf"
 /* Server messages that answer what the client sent (extended.h keeps
  * what is owed), and with masking those that carry data. */
-#define SERVER_INSPECT "123tnTCEIsZ"
-#define SERVER_INSPECT_MASKING "123tnTCEIsZDHdNVAS"
+#define SERVER_INSPECT "123tnTCEIsZG"
+#define SERVER_INSPECT_MASKING "123tnTCEIsZGDHdNVAS"
 
 #define REFUSAL_PREFIX "pgward_refused_"
 #define MAX_REFUSALS 64
@@ -64,6 +64,7 @@ struct proxy {
 	int client_said_goodbye;
 	/* Masking failed: the session ends before anything else is sent. */
 	int masking_failed;
+	struct pgbuf refusal_error;	/* a refusal's error, in place of the server's */
 	/* DDL ran: the catalog is looked up again before the next statement. */
 	int catalog_stale;
 	int catalog_in_xact;	/* DDL in the transaction still open */
@@ -180,9 +181,11 @@ rowguard_refusal(void *ctx, char type, const char *sqlstate, const char *message
 	return refusal_message(ctx, type, sqlstate, message, out);
 }
 
-/* An ErrorResponse caused by a refusal becomes the refusal's error. */
-static enum flow_verdict
-rewrite_refusal_error(struct proxy *p, const uint8_t *msg, size_t len)
+/* An ErrorResponse caused by a refusal becomes the refusal's error (in
+ * out; 0 when it is not one). The rest of on_server_message treats it as
+ * the server's: the server skips what it skips after any error. */
+static int
+rewrite_refusal_error(struct proxy *p, const uint8_t *msg, size_t len, struct pgbuf *out)
 {
 	struct pgread r;
 	pgread_init(&r, msg + 5, len - 5);
@@ -199,20 +202,15 @@ rewrite_refusal_error(struct proxy *p, const uint8_t *msg, size_t len)
 	}
 	const char *at = text ? strstr(text, p->marker) : NULL;
 	if (at == NULL)
-		return FLOW_FORWARD;
+		return 0;
 	int idx = atoi(at + strlen(p->marker));
 	if (idx < 0 || idx >= MAX_REFUSALS || !p->refusals[idx].used)
-		return FLOW_FORWARD;
+		return 0;
 	struct refusal *ref = &p->refusals[idx];
-	struct pgbuf b;
-	pgbuf_init(&b);
-	pgmsg_error(&b, "ERROR", ref->sqlstate, ref->message, NULL, NULL);
+	pgbuf_reset(out);
+	pgmsg_error(out, "ERROR", ref->sqlstate, ref->message, NULL, NULL);
 	ref->used = 0;
-	int rc = b.failed ? -1 : flow_replace(&p->s2c, b.data, b.len);
-	if (rc == 0)
-		results_on_message(&p->results, 'E', b.data, b.len);
-	pgbuf_free(&b);
-	return rc == 0 ? FLOW_REPLACE : FLOW_FORWARD;
+	return out->failed ? 0 : 1;
 }
 
 /* Refusals whose statement the server skipped (after an earlier error)
@@ -587,6 +585,12 @@ on_execute(struct proxy *p, const uint8_t *body, size_t len)
 		snprintf(m, sizeof m, "pgward: %s; the statement was not run", err);
 		return refuse(p, 'E', "34000", m);
 	}
+	if (p->s->masking_on && extended_forwarded_stale(&p->x, body, len)) {
+		results_push(&p->results, PENDING_EXECUTE, 0, 0);
+		return refuse(p, 'E', "0A000", "pgward: a FETCH or EXECUTE portal must run before "
+		    "any other statement once bound, for its rows to be masked (the columns it "
+		    "was bound with may have changed); the statement was not run");
+	}
 	if (o->started) {
 		/* Fetching more rows of an execution already audited. */
 		results_push(&p->results, PENDING_EXECUTE, o->intent_seq, o->number);
@@ -845,10 +849,10 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	if (v == FLOW_STOP)
 		return v;
 	/* With masking, no portal's rows arrive before the relay knows their
-	 * shape: a portal nobody described is described now, before its
-	 * Execute (the answer is not forwarded). */
-	if (v == FLOW_FORWARD && type == 'E' && p->s->masking_on &&
-	    extended_needs_describe(&p->x, body, blen)) {
+	 * shape: a portal not described since the last statement sent (which
+	 * may have replaced it: SQL CLOSE and DECLARE) is described now,
+	 * before its Execute (the answer is not forwarded). */
+	if (type == 'E' && p->s->masking_on && extended_needs_describe(&p->x, body, blen)) {
 		struct pgbuf b;
 		pgbuf_init(&b);
 		pgbuf_begin(&b, 'D');
@@ -856,7 +860,11 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 		pgbuf_put_str(&b, (const char *)body);
 		pgbuf_end(&b);
 		size_t dlen = b.len;
-		pgbuf_put(&b, msg, len);
+		/* Before the Execute, or what replaced it (the row guard's). */
+		if (v == FLOW_FORWARD)
+			pgbuf_put(&b, msg, len);
+		else
+			pgbuf_put(&b, p->c2s.replacement, p->c2s.replacement_len);
 		int rc = b.failed ? -1 : flow_replace(&p->c2s, b.data, b.len);
 		if (rc == 0)
 			rc = extended_owe(&p->x, 'D', b.data + 5, dlen - 5, 1);
@@ -902,6 +910,8 @@ dispatch_client(struct proxy *p, char type, const uint8_t *msg, size_t len)
 			return protocol_violation(p, err);
 		return FLOW_FORWARD;
 	case 'S':
+		if (!extended_sync_answered(&p->x))
+			return FLOW_FORWARD;	/* read and ignored by a COPY FROM STDIN */
 		extended_sync_sent(&p->x);
 		results_push(&p->results, PENDING_SYNC, 0, 0);
 		return FLOW_FORWARD;
@@ -941,16 +951,20 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	case RG_PASS:
 		break;
 	}
-	if (type == 'E') {
-		enum flow_verdict v = rewrite_refusal_error(p, msg, len);
-		if (v == FLOW_REPLACE)
-			return v;
+	if (type == 'E' && rewrite_refusal_error(p, msg, len, &p->refusal_error)) {
+		msg = sub = p->refusal_error.data;
+		len = sublen = p->refusal_error.len;
 	}
 	/* The shape DataRows have is the one owed before this message moves it. */
 	struct row_shape *shape = extended_row_shape(&p->x);
 	int swallow = 0;
-	if (strchr("123tnTCEIsZ", type) != NULL &&
-	    extended_on_server(&p->x, type, msg, len, &swallow) != 0) {
+	int rc_x = strchr(SERVER_INSPECT, type) != NULL ?
+	    extended_on_server(&p->x, type, msg, len, &swallow) : 0;
+	if (type == 'E' && p->x.error_skips)
+		p->results.skipping = 1;
+	if (type == 'G')
+		results_void_syncs(&p->results, extended_take_voided(&p->x));
+	if (rc_x != 0) {
 		if (p->s->masking_on) {
 			snprintf(p->s->masking.error, sizeof p->s->masking.error,
 			    "a server message (%c) does not answer what was sent", type);
@@ -1254,6 +1268,7 @@ proxy_run(struct relay_session *s)
 		return "out of memory";
 	}
 	p->x.skip_params = s->audit_off;
+	pgbuf_init(&p->refusal_error);
 	rowguard_init(&p->rg, &p->c2s, &p->results, &p->x, rowguard_refusal, p);
 	const char *why = proxy_loop(p);
 	/* Whatever the server already said reaches the client if it can. */
@@ -1265,6 +1280,7 @@ proxy_run(struct relay_session *s)
 	results_free(&p->results);
 	recording_free(&p->recording);
 	rowguard_free(&p->rg);
+	pgbuf_free(&p->refusal_error);
 	extended_free(&p->x);
 	flow_free(&p->c2s);
 	flow_free(&p->s2c);

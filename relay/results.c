@@ -175,6 +175,9 @@ results_on_message(struct results *r, char type, const uint8_t *msg, size_t len)
 	case 'E':
 		if (p == NULL || p->kind == PENDING_SYNC)
 			return;
+		/* An error of a Parse or Bind: a Query after it is discarded. */
+		if (r->skipping && p->kind != PENDING_EXECUTE)
+			return;
 		set_error(p, body, blen);
 		if (p->kind == PENDING_EXECUTE) {
 			pop(r);
@@ -188,13 +191,33 @@ results_on_message(struct results *r, char type, const uint8_t *msg, size_t len)
 	case 'Z':
 		while ((p = head(r)) != NULL) {
 			enum pending_kind k = p->kind;
-			if (k == PENDING_EXECUTE)
+			int last = r->skipping ? k == PENDING_SYNC : k != PENDING_EXECUTE;
+			if (!last || (r->skipping && k != PENDING_SYNC))
 				p->status = "skipped";
 			pop(r);
-			if (k != PENDING_EXECUTE)
+			if (last)
 				break;
 		}
+		r->skipping = 0;
 		return;
+	}
+}
+
+void
+results_void_syncs(struct results *r, uint64_t n)
+{
+	size_t i = 1;
+	while (n > 0 && i < r->count) {
+		struct pending *p = &r->items[(r->head + i) % r->cap];
+		if (p->kind != PENDING_SYNC) {
+			i++;
+			continue;
+		}
+		pending_clear(p);
+		for (size_t j = i; j + 1 < r->count; j++)
+			r->items[(r->head + j) % r->cap] = r->items[(r->head + j + 1) % r->cap];
+		r->count--;
+		n--;
 	}
 }
 

@@ -44,6 +44,10 @@ struct results {
 	/* Called for each finished statement with an intent; takes nothing. */
 	void (*finished)(void *ctx, const struct pending *p, long long duration_us);
 	void *ctx;
+	/* An extended-protocol error: the server discards everything up to
+	 * the next Sync, Queries and FunctionCalls too (set by the caller,
+	 * from relay/extended.h, which knows what the error answered). */
+	int skipping;
 };
 
 void results_init(struct results *r, void (*finished)(void *, const struct pending *, long long),
@@ -58,6 +62,10 @@ int results_waiting(const struct results *r, uint64_t number);
 
 /* Server messages (whole message, type byte first). */
 void results_on_message(struct results *r, char type, const uint8_t *msg, size_t len);
+
+/* The server ignored n Syncs (a COPY FROM STDIN read them): the first n
+ * waiting Syncs after the current statement answer nothing. */
+void results_void_syncs(struct results *r, uint64_t n);
 
 /* Finishes every statement still waiting (the session ended), with status. */
 void results_abandon(struct results *r, const char *status);
