@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "replay/who.h"
 
 void
 cli_init(struct cli *c)
@@ -36,6 +37,14 @@ cli_option(struct cli *c, int opt, const char *arg)
 	case 'd': c->dir = arg; return 1;
 	case CLI_USER: c->user = arg; return 1;
 	case CLI_GROUP: c->group = arg; return 1;
+	case CLI_ACTOR: c->actor = arg; return 1;
+	case CLI_PRINCIPAL:
+		if (strcmp(arg, "person") != 0 && strcmp(arg, "agent") != 0) {
+			log_error("--principal %s: not person or agent", arg);
+			return -1;
+		}
+		c->principal = arg;
+		return 1;
 	case CLI_CONNECTION: c->connection = arg; return 1;
 	case CLI_ROLE: c->role = arg; return 1;
 	case CLI_SESSION: c->session = arg; return 1;
@@ -103,6 +112,10 @@ cli_match_identity(const struct cli *c, const struct rec *r)
 	if (c->connection != NULL && !rec_eq(r, "connection", c->connection))
 		return 0;
 	if (c->role != NULL && !rec_eq(r, "role", c->role))
+		return 0;
+	if (c->principal != NULL && !who_match_principal(r, c->principal))
+		return 0;
+	if (c->actor != NULL && !who_match_actor(r, c->actor))
 		return 0;
 	return 1;
 }

@@ -18,13 +18,15 @@
 enum {
 	CLI_USER = 256, CLI_GROUP, CLI_CONNECTION, CLI_ROLE, CLI_SESSION,
 	CLI_TABLE, CLI_COMMAND, CLI_DECISION, CLI_SQLSTATE, CLI_TEXT, CLI_STATUS,
-	CLI_SINCE, CLI_UNTIL, CLI_AT, CLI_JSON, CLI_LIMIT,
+	CLI_SINCE, CLI_UNTIL, CLI_AT, CLI_JSON, CLI_LIMIT, CLI_ACTOR, CLI_PRINCIPAL,
 	CLI_NEXT	/* first code free for a command's own options */
 };
 
 #define CLI_FILTER_OPTIONS \
 	{ "user", required_argument, NULL, CLI_USER }, \
 	{ "group", required_argument, NULL, CLI_GROUP }, \
+	{ "actor", required_argument, NULL, CLI_ACTOR }, \
+	{ "principal", required_argument, NULL, CLI_PRINCIPAL }, \
 	{ "connection", required_argument, NULL, CLI_CONNECTION }, \
 	{ "role", required_argument, NULL, CLI_ROLE }, \
 	{ "session", required_argument, NULL, CLI_SESSION }, \
@@ -45,6 +47,7 @@ struct cli {
 	const char *dir;
 	int json;
 	const char *user, *group, *connection, *role, *session;
+	const char *actor, *principal;	/* a glob; "person" or "agent" */
 	const char *table, *command, *decision, *sqlstate, *text, *status;
 	char since[WHEN_LEN], until[WHEN_LEN];	/* "" when not given */
 	uint64_t limit;				/* 0: no limit */
@@ -58,7 +61,7 @@ int cli_option(struct cli *c, int opt, const char *arg);
 int cli_operands(struct cli *c, int argc, char **argv, int optind);
 
 /* Filters on the identity and connection members of a session_start or
- * intent record. */
+ * intent record (who acts: replay/who.h). */
 int cli_match_identity(const struct cli *c, const struct rec *r);
 /* ts within --since/--until. */
 int cli_match_time(const struct cli *c, const char *ts);

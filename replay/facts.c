@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "b64.h"
+#include "replay/who.h"
 
 int
 facts_group_next(const struct rec_span *g, size_t *pos, char *out, size_t *n)
@@ -18,6 +19,21 @@ facts_group_next(const struct rec_span *g, size_t *pos, char *out, size_t *n)
 	return 0;
 }
 
+/* Appends name to a joined list at out + *o: ',' before all but the
+ * first, each ',' and backslash inside it preceded by a backslash. */
+static void
+facts_join(char *out, size_t *o, const char *name, size_t n, int *first)
+{
+	if (!*first)
+		out[(*o)++] = ',';
+	*first = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (name[i] == ',' || name[i] == '\\')
+			out[(*o)++] = '\\';
+		out[(*o)++] = name[i];
+	}
+}
+
 size_t
 facts_groups(const struct rec_span *g, char *out)
 {
@@ -26,16 +42,22 @@ facts_groups(const struct rec_span *g, char *out)
 	char *tmp = out + 2 * g->n + 1;
 	size_t o = 0, pos = 0, n;
 	int first = 1;
-	while (facts_group_next(g, &pos, tmp, &n)) {
-		if (!first)
-			out[o++] = ',';
-		first = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (tmp[i] == ',' || tmp[i] == '\\')
-				out[o++] = '\\';
-			out[o++] = tmp[i];
-		}
-	}
+	while (facts_group_next(g, &pos, tmp, &n))
+		facts_join(out, &o, tmp, n, &first);
+	out[o] = '\0';
+	return o;
+}
+
+size_t
+facts_actors(const struct rec_span *a, char *out)
+{
+	char *tmp = out + 2 * a->n + 1;
+	size_t o = 0, pos = 0, n;
+	int first = 1;
+	struct who_actor w;
+	while (who_actor_next(a, &pos, &w))
+		if (rec_unescape_into(&w.sub, tmp, &n) == 0)
+			facts_join(out, &o, tmp, n, &first);
 	out[o] = '\0';
 	return o;
 }
@@ -120,6 +142,10 @@ facts_member(struct siem_facts *f, const struct rec_member *m)
 		else if (FACTS_KEY(k, "rows") && !f->has_rows)
 			f->has_rows = rec_span_int(v, &f->rows) == 0 ? 1 : -1;
 		break;
+	case 5:
+		if (FACTS_KEY(k, "actor"))
+			slot = &f->actor;
+		break;
 	case 6:
 		if (FACTS_KEY(k, "status"))
 			slot = &f->status.raw;
@@ -145,6 +171,12 @@ facts_member(struct siem_facts *f, const struct rec_member *m)
 			slot = &f->decision.raw;
 		else if (FACTS_KEY(k, "sqlstate"))
 			slot = &f->sqlstate.raw;
+		break;
+	case 9:
+		if (FACTS_KEY(k, "principal"))
+			slot = &f->principal.raw;
+		else if (FACTS_KEY(k, "client_id"))
+			slot = &f->client_id.raw;
 		break;
 	case 10:
 		if (FACTS_KEY(k, "connection"))
@@ -173,7 +205,7 @@ siem_facts(struct siem_facts *f, const char *line, size_t len, char *arena)
 	f->type_text.raw = f->type_raw;
 	struct facts_str *str[] = { &f->type_text, &f->user, &f->session, &f->decision,
 	    &f->rule, &f->role, &f->connection, &f->status, &f->sqlstate, &f->message,
-	    &f->reason, &f->sub, &f->client };
+	    &f->reason, &f->sub, &f->client, &f->principal, &f->client_id };
 	for (size_t i = 0; i < sizeof str / sizeof str[0]; i++)
 		if (str[i]->raw != NULL)
 			facts_str_decode(f, str[i]);

@@ -24,6 +24,10 @@ struct siem_facts {
 	struct facts_str type_text;	/* the type decoded, for showing it */
 	struct facts_str user, session, decision, rule, role, connection, status,
 	    sqlstate, message, reason, sub, client;
+	/* Who acts (replay/who.h): the kind, the OAuth client, the raw actor
+	 * array (NULL: a record older than these members). */
+	struct facts_str principal, client_id;
+	const struct rec_span *actor;
 	/* The SQL: the text, or (sql_binary) the bytes of {"base64":…}, whose
 	 * text is sql_b64. */
 	struct facts_str sql;
@@ -69,6 +73,10 @@ int facts_split_client(const char *c, size_t n, const char **ip, size_t *iplen,
  * of the array's length; returns the length (out is NUL-terminated). */
 #define FACTS_GROUPS_ROOM(n) (3 * (n) + 2)
 size_t facts_groups(const struct rec_span *g, char *out);
+/* The subs of an actor array (replay/who.h), outermost first, joined
+ * and escaped as facts_groups joins groups (room: FACTS_GROUPS_ROOM of
+ * the array's length); returns the length. */
+size_t facts_actors(const struct rec_span *a, char *out);
 /* The next group name of a groups array, decoded (as rec_unescape) into
  * out (room for the array's length + 1): 1 with *n, 0 at the end. *pos
  * as rec_array_next. */

@@ -8,6 +8,7 @@
 #include "replay/jsonw.h"
 #include "replay/recfast.h"
 #include "replay/when.h"
+#include "replay/who.h"
 
 #define OCSF_HEAD "{\"class_uid\":6005,\"class_name\":\"Datastore Activity\"," \
 	"\"category_uid\":6,\"category_name\":\"Application Activity\""
@@ -22,6 +23,25 @@ ocsf_str(struct siem_buf *b, const struct facts_str *s)
 {
 	if (s->raw == NULL || jsonw_raw(b, s->raw) != 0)
 		jsonw_str(b, s->p, s->n);
+}
+
+/* A raw JSON string value not decoded yet (as ocsf_str). */
+static void
+ocsf_raw_str(struct siem_buf *b, const struct rec_span *v)
+{
+	if (jsonw_raw(b, v) == 0)
+		return;
+	char small[256];
+	char *t = v->n <= sizeof small ? small : malloc(v->n);
+	size_t n;
+	if (t == NULL)
+		b->oom = 1;
+	else if (rec_unescape_into(v, t, &n) == 0)
+		jsonw_str(b, t, n);
+	else
+		SIEM_LIT(b, "null");
+	if (t != small)
+		free(t);
 }
 
 /* The string or null (jansson's "s?"). */
@@ -97,7 +117,16 @@ ocsf_actor(struct siem_buf *b, const struct siem_facts *f, const struct siem_ses
 	SIEM_LIT(b, ",\"groups\":[");
 	if (f->groups_raw != NULL)
 		ocsf_groups(b, f->groups_raw);
-	SIEM_LIT(b, "]},\"session\":{\"uid\":");
+	SIEM_LIT(b, "]}");
+	/* The agent acting now (the outermost actor): OCSF 1.1's name of the
+	 * service through which the user acted. */
+	size_t pos = 0;
+	struct who_actor w;
+	if (f->actor != NULL && who_actor_next(f->actor, &pos, &w)) {
+		SIEM_LIT(b, ",\"invoked_by\":");
+		ocsf_raw_str(b, &w.sub);
+	}
+	SIEM_LIT(b, ",\"session\":{\"uid\":");
 	ocsf_str_or_null(b, &f->session);
 	SIEM_LIT(b, "}}");
 }
@@ -171,14 +200,14 @@ ocsf_un_str(struct siem_buf *b, const char *key, const struct facts_str *s, int 
 	ocsf_str(b, s);
 }
 
-/* The params as jansson reads and writes them: as they are when they are
- * in the form it writes, else through jansson; left out if it cannot read
- * them. */
+/* A raw value (params, actor) as jansson reads and writes it: as it is
+ * when it is in the form jansson writes, else through jansson; left out
+ * if jansson cannot read it. */
 static void
-ocsf_params(struct siem_buf *b, const struct rec_span *v, int *first)
+ocsf_un_json(struct siem_buf *b, const char *key, const struct rec_span *v, int *first)
 {
 	if (recfast_value_end(v->p, v->p + v->n) == v->p + v->n) {
-		ocsf_un_key(b, "params", first);
+		ocsf_un_key(b, key, first);
 		siem_put(b, v->p, v->n);
 		return;
 	}
@@ -187,7 +216,7 @@ ocsf_params(struct siem_buf *b, const struct rec_span *v, int *first)
 	    JSON_ENSURE_ASCII | JSON_ENCODE_ANY) : NULL;
 	json_decref(j);
 	if (s != NULL) {
-		ocsf_un_key(b, "params", first);
+		ocsf_un_key(b, key, first);
 		siem_puts(b, s);
 	}
 	free(s);
@@ -221,7 +250,11 @@ ocsf_unmapped(struct siem_buf *b, const struct siem_facts *f)
 	}
 	ocsf_un_str(b, "reason", &f->reason, &first);
 	if (f->params != NULL)
-		ocsf_params(b, f->params, &first);
+		ocsf_un_json(b, "params", f->params, &first);
+	ocsf_un_str(b, "principal", &f->principal, &first);
+	if (f->actor != NULL)
+		ocsf_un_json(b, "actor", f->actor, &first);
+	ocsf_un_str(b, "client_id", &f->client_id, &first);
 	SIEM_LIT(b, "}");
 }
 

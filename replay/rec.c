@@ -153,6 +153,50 @@ rec_array_next(const struct rec_span *a, size_t *pos, struct rec_span *el)
 }
 
 int
+rec_object_get(const struct rec_span *o, const char *key, struct rec_span *v)
+{
+	if (o->n < 2 || o->p[0] != '{' || o->p[o->n - 1] != '}')
+		return 0;
+	size_t kn = strlen(key);
+	const char *p = o->p + 1, *e = o->p + o->n - 1;
+	for (;;) {
+		while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+			p++;
+		if (p >= e || *p != '"')
+			return 0;
+		const char *ke = rec_skip(p, e);
+		if (ke == NULL)
+			return 0;
+		const char *k = p + 1;
+		size_t n = (size_t)(ke - 1 - k);
+		p = ke;
+		while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+			p++;
+		if (p >= e || *p != ':')
+			return 0;
+		p++;
+		while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+			p++;
+		const char *ve = rec_skip(p, e);
+		if (ve == NULL || ve == p)
+			return 0;
+		if (n == kn && memcmp(k, key, kn) == 0) {
+			*v = (struct rec_span){ p, (size_t)(ve - p) };
+			while (v->n > 0 && (p[v->n - 1] == ' ' || p[v->n - 1] == '\t' ||
+			    p[v->n - 1] == '\n' || p[v->n - 1] == '\r'))
+				v->n--;
+			return 1;
+		}
+		p = ve;
+		while (p < e && *p != ',')
+			p++;
+		if (p >= e)
+			return 0;
+		p++;
+	}
+}
+
+int
 rec_has(const struct rec *r, const char *key, const char *s)
 {
 	const struct rec_span *v = rec_get(r, key);

@@ -54,6 +54,10 @@ int rec_has(const struct rec *r, const char *key, const char *s);
  * 1 with *el its raw value, or 0 when there is none (or a is not an
  * array). *pos starts at 0 and is kept between calls. */
 int rec_array_next(const struct rec_span *a, size_t *pos, struct rec_span *el);
+/* The raw value of member key of a JSON object value o (lenient, as
+ * rec_split; the first member of that name): 1 with *v, else 0 (also
+ * when o is not an object). */
+int rec_object_get(const struct rec_span *o, const char *key, struct rec_span *v);
 /* A JSON string value decoded to its bytes (UTF-8; an escaped lone
  * surrogate as U+FFFD), malloc'd and NUL-terminated (the string may hold
  * NUL: use *len). NULL when v is not a string or memory runs out. */

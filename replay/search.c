@@ -10,10 +10,12 @@
 #include "replay/cli.h"
 #include "replay/match.h"
 #include "replay/scan.h"
+#include "replay/who.h"
 
 #define SEARCH_USAGE \
 	"usage: pgward-replay search [-d DIR] [--user U] [--group G] [--connection C]\n" \
-	"           [--role R] [--session ID] [--table T] [--command KEYWORD]\n" \
+	"           [--role R] [--session ID] [--actor GLOB] [--principal person|agent]\n" \
+	"           [--table T] [--command KEYWORD]\n" \
 	"           [--decision allow|deny|review] [--sqlstate CODE] [--status S]\n" \
 	"           [--text STRING] [--since TIME] [--until TIME] [--at HH:MM]\n" \
 	"           [--limit N] [--json] [DIR]\n"
@@ -80,6 +82,46 @@ search_escape(const char *s)
 	return d;
 }
 
+/* The longest run of a glob's literal characters that the log spells as
+ * they are (printable ASCII but '"' and a backslash), into out; its length. Sets
+ * ([...]) and escapes end a run. */
+static size_t
+search_glob_literal(const char *g, char *out, size_t outlen)
+{
+	size_t best = 0, run = 0;
+	const char *start = g;
+	for (const char *p = g;; p++) {
+		int lit = *p > 0x20 && *p < 0x7f && strchr("*?[\\\"", *p) == NULL;
+		if (lit) {
+			if (run++ == 0)
+				start = p;
+			continue;
+		}
+		if (run > best && run < outlen) {
+			memcpy(out, start, run);
+			out[run] = '\0';
+			best = run;
+		}
+		run = 0;
+		if (*p == '\0')
+			break;
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '[') {
+			const char *q = p + 1;
+			if (*q == '!' || *q == '^')
+				q++;
+			if (*q == ']')
+				q++;
+			q = strchr(q, ']');
+			if (q == NULL)
+				break;
+			p = q;
+		}
+	}
+	return best;
+}
+
 static int
 search_choose_needle(struct search *x)
 {
@@ -94,6 +136,11 @@ search_choose_needle(struct search *x)
 		return needle_set(&x->nd, 1, "%s", c->command);
 	if (c->user != NULL)
 		return needle_set(&x->nd, 0, ",\"user\":\"%s\"", c->user);
+	char lit[256];
+	if (c->actor != NULL && search_glob_literal(c->actor, lit, sizeof lit) >= 3)
+		return needle_set(&x->nd, 0, "%s", lit);
+	if (c->principal != NULL && strcmp(c->principal, "agent") == 0)
+		return needle_set(&x->nd, 0, "%s", ",\"principal\":\"agent\"");
 	if (c->decision != NULL)
 		return needle_set(&x->nd, 0, ",\"decision\":\"%s\"", c->decision);
 	return needle_set(&x->nd, 0, "%s", "\"type\":\"intent\"");
@@ -258,7 +305,7 @@ search_print(const struct search *x, const struct hit *h)
 	struct rec r, res;
 	if (rec_split(&r, il, ilen) != 0)
 		return 0;
-	char *user = rec_str(&r, "user", NULL), *sess = rec_str(&r, "session", NULL);
+	char *user = who_text(&r), *sess = rec_str(&r, "session", NULL);
 	char *dec = rec_str(&r, "decision", NULL), *rule = rec_str(&r, "rule", NULL);
 	size_t sl = 0;
 	int bin = 0;

@@ -7,16 +7,21 @@
 #include "daemon.h"
 #include "log.h"
 #include "replay/cli.h"
+#include "replay/facts.h"
 #include "replay/scan.h"
 #include "strmap.h"
 
 #define SESSIONS_USAGE \
 	"usage: pgward-replay sessions [-d DIR] [--since TIME] [--until TIME] [--at TIME]\n" \
 	"                              [--user U] [--group G] [--connection C] [--role R]\n" \
-	"                              [--session ID] [--json] [DIR]\n"
+	"                              [--session ID] [--actor GLOB] [--principal person|agent]\n" \
+	"                              [--limit N] [--json] [DIR]\n"
 
 struct session {
 	char *id, *user, *client, *connection, *role;
+	char *principal, *client_id;	/* NULL: not in the record */
+	char *via;		/* the actor chain as facts_actors joins it */
+	json_t *actor;
 	char start[REC_TS_LEN + 1], end[REC_TS_LEN + 1];
 	char *reason;
 	json_t *groups;
@@ -41,6 +46,10 @@ sessions_free_one(void *v)
 	free(s->connection);
 	free(s->role);
 	free(s->reason);
+	free(s->principal);
+	free(s->client_id);
+	free(s->via);
+	json_decref(s->actor);
 	json_decref(s->groups);
 	free(s);
 }
@@ -83,6 +92,14 @@ sessions_line(void *vctx, const char *line, size_t len)
 		s->role = rec_str(&r, "role", NULL);
 		const struct rec_span *g = rec_get(&r, "groups");
 		s->groups = g != NULL ? json_loadb(g->p, g->n, JSON_DECODE_ANY, NULL) : NULL;
+		s->principal = rec_str(&r, "principal", NULL);
+		s->client_id = rec_str(&r, "client_id", NULL);
+		const struct rec_span *a = rec_get(&r, "actor");
+		if (a != NULL) {
+			s->actor = json_loadb(a->p, a->n, JSON_DECODE_ANY, NULL);
+			if ((s->via = malloc(FACTS_GROUPS_ROOM(a->n))) != NULL)
+				facts_actors(a, s->via);
+		}
 		memcpy(s->start, r.ts, REC_TS_LEN);
 		s->seq = r.seq;
 		if (s->id == NULL || (x->c->session != NULL &&
@@ -138,9 +155,10 @@ static int
 sessions_print(const struct cli *c, const struct session *s)
 {
 	if (c->json) {
-		json_t *j = json_pack("{s:s, s:I, s:s?, s:O?, s:s?, s:s?, s:s?, s:s, s:s?, "
-		    "s:s?, s:I, s:I}",
+		json_t *j = json_pack("{s:s, s:I, s:s?, s:s*, s:O*, s:s*, s:O?, s:s?, s:s?, "
+		    "s:s?, s:s, s:s?, s:s?, s:I, s:I}",
 		    "session", s->id, "seq", (json_int_t)s->seq, "user", s->user,
+		    "principal", s->principal, "actor", s->actor, "client_id", s->client_id,
 		    "groups", s->groups, "client", s->client, "connection", s->connection,
 		    "role", s->role, "start", s->start, "end", s->end[0] ? s->end : NULL,
 		    "reason", s->reason, "statements", (json_int_t)s->statements,
@@ -151,8 +169,10 @@ sessions_print(const struct cli *c, const struct session *s)
 		json_decref(j);
 		return rc == 0 && putchar('\n') != EOF ? 0 : -1;
 	}
-	return printf("%s  %-12s %-21s %s  %-27s %5llu %5llu\n", s->id,
-	    s->user ? s->user : "?", s->client ? s->client : "?", s->start,
+	const char *via = s->via != NULL && s->via[0] != '\0' ? s->via :
+	    s->principal != NULL && strcmp(s->principal, "agent") == 0 ? "(agent)" : "-";
+	return printf("%s  %-12s %-20s %-21s %s  %-27s %5llu %5llu\n", s->id,
+	    s->user ? s->user : "?", via, s->client ? s->client : "?", s->start,
 	    s->end[0] ? s->end : "-", (unsigned long long)s->statements,
 	    (unsigned long long)s->denials) < 0 ? -1 : 0;
 }
@@ -197,8 +217,8 @@ sessions_main(int argc, char **argv)
 		log_fatal(PGWARD_EXIT_TEMP, "sessions: %s", err);
 	scan_close(&s);
 	if (!c.json && x.n > 0)
-		printf("%-32s  %-12s %-21s %-27s  %-27s %5s %5s\n", "SESSION", "USER",
-		    "CLIENT", "START", "END", "STMTS", "DENY");
+		printf("%-32s  %-12s %-20s %-21s %-27s  %-27s %5s %5s\n", "SESSION", "USER",
+		    "ACTOR", "CLIENT", "START", "END", "STMTS", "DENY");
 	uint64_t shown = 0;
 	for (size_t i = 0; i < x.n; i++) {
 		struct session *se = x.list[i];

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "replay/scan.h"
 #include "replay/table.h"
+#include "replay/who.h"
 
 #define SHOW_USAGE \
 	"usage: pgward-replay show [-d DIR] [--json] SESSION [DIR]\n"
@@ -121,11 +122,15 @@ show_text(const struct cli_lines *l)
 			char *conn = rec_str(&r, "connection", NULL), *role = rec_str(&r, "role", NULL);
 			char *tls = rec_str(&r, "tls", NULL), *id = rec_str(&r, "session", NULL);
 			const struct rec_span *g = rec_get(&r, "groups");
-			printf("session %s\n  user %s %.*s from %s (%s)\n  connection %s as role %s\n"
-			    "  started %.27s (seq %llu)\n", id ? id : "?", user ? user : "?",
-			    g ? (int)g->n : 0, g ? g->p : "", client ? client : "?",
-			    tls ? tls : "?", conn ? conn : "?", role ? role : "?", r.ts,
-			    (unsigned long long)r.seq);
+			printf("session %s\n  user %s %.*s from %s (%s)\n", id ? id : "?",
+			    user ? user : "?", g ? (int)g->n : 0, g ? g->p : "",
+			    client ? client : "?", tls ? tls : "?");
+			char *who = who_named(&r) ? who_text(&r) : NULL;
+			if (who != NULL)
+				printf("  who %s\n", who);
+			free(who);
+			printf("  connection %s as role %s\n  started %.27s (seq %llu)\n",
+			    conn ? conn : "?", role ? role : "?", r.ts, (unsigned long long)r.seq);
 			free(user); free(client); free(conn); free(role); free(tls); free(id);
 		} else if (rec_eq(&r, "type", "intent")) {
 			long long num = 0;

@@ -323,31 +323,38 @@ siem_client(const struct siem_facts *f, const struct siem_session *sess)
 	return (struct rec_span){ NULL, 0 };
 }
 
-/* The groups as facts_groups joins them, escaped as how says, after key;
- * nothing without a groups member. */
+/* A list as join (facts_groups, facts_actors) writes it, escaped as how
+ * says, after key; nothing without the member, nor (unless keep_empty)
+ * for an empty list. */
 static void
-siem_groups(struct siem_buf *b, const struct siem_facts *f, const char *key, size_t kn,
-    enum siem_esc how)
+siem_joined(struct siem_buf *b, const struct rec_span *v,
+    size_t (*join)(const struct rec_span *, char *), int keep_empty, const char *key,
+    size_t kn, enum siem_esc how)
 {
-	if (f->groups_raw == NULL)
+	if (v == NULL)
 		return;
 	char small[1024];
-	size_t room = FACTS_GROUPS_ROOM(f->groups_raw->n);
+	size_t room = FACTS_GROUPS_ROOM(v->n);
 	char *t = room <= sizeof small ? small : malloc(room);
 	if (t == NULL) {
 		b->oom = 1;
 		return;
 	}
-	size_t n = facts_groups(f->groups_raw, t);
-	siem_put(b, key, kn);
-	siem_escape(b, t, n, how);
-	if (how >= ESC_SD)
-		SIEM_LIT(b, "\"");
+	size_t n = join(v, t);
+	if (n > 0 || keep_empty) {
+		siem_put(b, key, kn);
+		siem_escape(b, t, n, how);
+		if (how >= ESC_SD)
+			SIEM_LIT(b, "\"");
+	}
 	if (t != small)
 		free(t);
 }
 
-#define SIEM_GROUPS(b, f, key, how) siem_groups((b), (f), "" key, sizeof(key) - 1, (how))
+#define SIEM_GROUPS(b, f, key, how) siem_joined((b), (f)->groups_raw, facts_groups, 1, \
+	"" key, sizeof(key) - 1, (how))
+#define SIEM_ACTORS(b, f, key, how) siem_joined((b), (f)->actor, facts_actors, 0, \
+	"" key, sizeof(key) - 1, (how))
 
 static void
 siem_cef_field(struct siem_buf *b, const char *key, size_t kn, const char *v, size_t n)
@@ -425,6 +432,11 @@ siem_cef(struct siem_buf *b, const struct siem_facts *f, const struct siem_sessi
 		siem_putll(b, f->intent);
 	}
 	SIEM_CEF(b, " flexString1Label=sqlstate flexString1=", f->sqlstate.p, f->sqlstate.n);
+	/* Who acts beyond suser: the six cs fields are taken, so keys of
+	 * pgward's own (CEF allows vendor keys beyond its dictionary). */
+	SIEM_CEF(b, " pgwardPrincipal=", f->principal.p, f->principal.n);
+	SIEM_ACTORS(b, f, " pgwardActor=", ESC_CEF_VALUE);
+	SIEM_CEF(b, " pgwardClientId=", f->client_id.p, f->client_id.n);
 	SIEM_LIT(b, "\n");
 	return 0;
 }
@@ -499,6 +511,9 @@ siem_syslog(const struct siem_opts *o, struct siem_buf *b, const struct siem_fac
 	SIEM_LIT(b, "\"");
 	SIEM_SD(b, " session=\"", f->session.p, f->session.n, line);
 	SIEM_SD(b, " user=\"", f->user.p, f->user.n, line);
+	SIEM_SD(b, " principal=\"", f->principal.p, f->principal.n, line);
+	SIEM_ACTORS(b, f, " actor=\"", line ? ESC_SD_LINE : ESC_SD);
+	SIEM_SD(b, " client_id=\"", f->client_id.p, f->client_id.n, line);
 	SIEM_GROUPS(b, f, " groups=\"", line ? ESC_SD_LINE : ESC_SD);
 	struct rec_span client = siem_client(f, sess);
 	SIEM_SD(b, " client=\"", client.p, client.n, line);

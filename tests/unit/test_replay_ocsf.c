@@ -559,6 +559,92 @@ START_TEST(ocsf_client_whole_or_an_ip)
 }
 END_TEST
 
+
+/* Who acts, hostile: the outermost actor's sub as actor.invoked_by; the
+ * principal, the chain as recorded (odd elements too) and the client in
+ * unmapped. A '"', '\', '|', '=', ']', a newline, a control byte, DEL,
+ * a byte that is not UTF-8. */
+static const char who_line[] =
+    "{\"seq\":5,\"ts\":\"2026-11-27T03:12:05.123456Z\",\"prev\":\"0000000"
+    "000000000000000000000000000000000000000000000000000000000\",\"type\""
+    ":\"intent\",\"session\":\"s1\",\"user\":\"bob\",\"principal\":\"per"
+    "son\",\"actor\":[{\"sub\":\"ci|bot=\\\\x]\\\"y\\n\\u0001\x7f\"},\"no"
+    "t-an-object\",{\"sub\":\"z\",\"client_id\":\"c=1\"}],\"client_id\":\""
+    "pg]ci\",\"decision\":\"allow\",\"hash\":\"ff\"}";
+
+START_TEST(ocsf_carries_who_acts)
+{
+	json_t *j = ocsf_of("intent", "\"session\":\"s1\",\"user\":\"bob\",\"principal\":\"person\","
+	    "\"actor\":[{\"sub\":\"ci|bot=\\\\x]\\\"y\\n\\u0001\x7f\xff\"},\"not-an-object\","
+	    "{\"sub\":\"z\",\"client_id\":\"c=1\"}],\"client_id\":\"pg]ci\",\"decision\":\"allow\"");
+	AT_EQ(j, "actor", "invoked_by", NULL, "ci|bot=\\x]\"y\n\x01\x7f\xef\xbf\xbd");
+	AT_EQ(j, "actor", "user", "name", "bob");
+	AT_EQ(j, "unmapped", "principal", NULL, "person");
+	AT_EQ(j, "unmapped", "client_id", NULL, "pg]ci");
+	json_decref(j);
+	/* The chain as recorded, whole, through the copy when it is in
+	 * jansson's form: the exact event. */
+	struct siem_opts o = { .format = SIEM_OCSF, .hostname = "h", .max_bytes = 2048 };
+	struct siem_buf b = { 0 };
+	ck_assert_int_eq(siem_record(&o, &b, who_line, strlen(who_line), NULL), 0);
+	char *actor = strstr(b.p, ",\"actor\":{");
+	char *end = strstr(b.p, ",\"raw_data\":");
+	ck_assert(actor != NULL && end != NULL);
+	*end = '\0';
+	ck_assert_str_eq(actor, ",\"actor\":{\"user\":{\"name\":\"bob\",\"uid\":\"bob\",\"groups\":[]},"
+	    "\"invoked_by\":\"ci|bot=\\\\x]\\\"y\\n\\u0001\x7f\",\"session\":{\"uid\":\"s1\"}},"
+	    "\"src_endpoint\":{\"name\":\"unknown\"},\"action_id\":1,\"action\":\"Allowed\","
+	    "\"disposition_id\":1,\"disposition\":\"Allowed\",\"unmapped\":{\"type\":\"intent\","
+	    "\"principal\":\"person\",\"actor\":[{\"sub\":\"ci|bot=\\\\x]\\\"y\\n\\u0001\x7f\"},"
+	    "\"not-an-object\",{\"sub\":\"z\",\"client_id\":\"c=1\"}],\"client_id\":\"pg]ci\"}");
+	siem_buf_free(&b);
+}
+END_TEST
+
+START_TEST(ocsf_who_acts_edges)
+{
+	/* An agent with no person: no invoked_by, the kind and client in
+	 * unmapped. */
+	json_t *j = ocsf_of("session_start", "\"user\":\"svc\",\"principal\":\"agent\",\"actor\":[],"
+	    "\"client_id\":\"etl\"");
+	json_t *a = json_object_get(j, "actor");
+	ck_assert_ptr_null(json_object_get(a, "invoked_by"));
+	AT_EQ(j, "unmapped", "principal", NULL, "agent");
+	AT_EQ(j, "unmapped", "client_id", NULL, "etl");
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(j, "unmapped"),
+	    "actor")), 0);
+	json_decref(j);
+	/* Not an array, an array of non-objects, a sub that is not a
+	 * string: no invoked_by; the value kept in unmapped as recorded. */
+	j = ocsf_of("intent", "\"user\":\"u\",\"actor\":\"ci-bot\"");
+	ck_assert_ptr_null(json_object_get(json_object_get(j, "actor"), "invoked_by"));
+	AT_EQ(j, "unmapped", "actor", NULL, "ci-bot");
+	json_decref(j);
+	j = ocsf_of("intent", "\"user\":\"u\",\"actor\":[1,null,[{\"sub\":\"y\"}],{\"sub\":2}]");
+	ck_assert_ptr_null(json_object_get(json_object_get(j, "actor"), "invoked_by"));
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(j, "unmapped"),
+	    "actor")), 4);
+	json_decref(j);
+	/* The first actor object with a string sub acts now. */
+	j = ocsf_of("intent", "\"user\":\"u\",\"actor\":[\"x\",{\"sub\":\"ok\\u00e9\"}]");
+	AT_EQ(j, "actor", "invoked_by", NULL, "ok\xc3\xa9");
+	json_decref(j);
+	/* A very long chain: kept whole. */
+	struct siem_buf p = { 0 };
+	SIEM_LIT(&p, "\"user\":\"u\",\"actor\":[");
+	for (int i = 0; i < 3000; i++)
+		siem_printf(&p, "%s{\"sub\":\"agent-%d\"}", i ? "," : "", i);
+	SIEM_LIT(&p, "]");
+	j = ocsf_of("intent", p.p);
+	AT_EQ(j, "actor", "invoked_by", NULL, "agent-0");
+	json_t *chain = json_object_get(json_object_get(j, "unmapped"), "actor");
+	ck_assert_uint_eq(json_array_size(chain), 3000);
+	AT_EQ(json_array_get(chain, 2999), "sub", NULL, NULL, "agent-2999");
+	json_decref(j);
+	siem_buf_free(&p);
+}
+END_TEST
+
 static Suite *
 replay_ocsf_suite(void)
 {
@@ -579,6 +665,8 @@ replay_ocsf_suite(void)
 	tcase_add_test(tc, ocsf_groups_are_the_names);
 	tcase_add_test(tc, ocsf_keeps_values_past_nul);
 	tcase_add_test(tc, ocsf_client_whole_or_an_ip);
+	tcase_add_test(tc, ocsf_carries_who_acts);
+	tcase_add_test(tc, ocsf_who_acts_edges);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -11,10 +11,12 @@
 #include <string.h>
 
 #include "auditrec.h"
+#include "daemon.h"
 #include "replay/match.h"
 #include "replay/rec.h"
 #include "replay/siem.h"
 #include "replay/when.h"
+#include "replay/who.h"
 
 static char *
 esc(void (*fn)(struct siem_buf *, const char *, size_t), const char *s, size_t n)
@@ -425,6 +427,194 @@ START_TEST(cef_client_not_cut)
 }
 END_TEST
 
+
+/* Who acts, hostile: quotes, backslashes, '=', '|', ']', a newline, a
+ * control byte, DEL, a byte that is not UTF-8 and a ',' in the names;
+ * elements of the chain that are not objects, or have no string sub,
+ * are left out. */
+static const char hostile_who[] =
+    "\"session\":\"s1\",\"user\":\"bo\\\"b\",\"principal\":\"person\","
+    "\"actor\":[{\"sub\":\"ci|bot=\\\\x]\\\"y\\n\"},\"not-an-object\",7,[],"
+    "{\"client_id\":\"no-sub\"},{\"sub\":5},"
+    "{\"sub\":\"a,b\\u0001\x7f\xff\",\"client_id\":\"c=1\"}],"
+    "\"client_id\":\"pg]ci\\\\=|\",\"decision\":\"allow\"";
+
+START_TEST(cef_and_syslog_carry_who_acts)
+{
+	char *l = line_of("intent", hostile_who);
+	size_t n;
+	char *o = event(SIEM_CEF, 0, l, &n);
+	ck_assert_str_eq(o, "CEF:0|pgward|pgward|" PGWARD_VERSION "|intent|intent allow|3|"
+	    "rt=1795749125123 externalId=5 suser=bo\"b "
+	    "act=allow cs1Label=session cs1=s1 "
+	    "pgwardPrincipal=person pgwardActor=ci|bot\\=\\\\\\\\x]\"y\\n,a\\\\,b\\u0001\\u007f"
+	    "\xef\xbf\xbd pgwardClientId=pg]ci\\\\\\=|\n");
+	free(o);
+	o = event(SIEM_SYSLOG, 0, l, &n);
+	ck_assert_str_eq(o, "<134>1 2026-11-27T03:12:05.123456Z h pgward - intent "
+	    "[pgward@32473 seq=\"5\" session=\"s1\" user=\"bo\\\"b\" principal=\"person\" "
+	    "actor=\"ci|bot=\\\\\\\\x\\]\\\"y#012,a\\\\,b#001#177\xef\xbf\xbd\" "
+	    "client_id=\"pg\\]ci\\\\=|\" decision=\"allow\"] intent by bo\"b: allow\n");
+	free(o);
+	/* Octet counting: the newline exact, the other controls still #ooo. */
+	o = event(SIEM_SYSLOG, 1, l, &n);
+	ck_assert_ptr_nonnull(strstr(o, " actor=\"ci|bot=\\\\\\\\x\\]\\\"y\n,a\\\\,b#001#177"));
+	free(o);
+	free(l);
+}
+END_TEST
+
+START_TEST(cef_and_syslog_who_acts_edges)
+{
+	size_t n;
+	/* An agent with no person; an empty chain writes no actor. */
+	char *l = line_of("session_end", "\"user\":\"svc\",\"principal\":\"agent\",\"actor\":[],"
+	    "\"client_id\":\"etl\"");
+	char *o = event(SIEM_CEF, 0, l, &n);
+	ck_assert_ptr_nonnull(strstr(o, " pgwardPrincipal=agent pgwardClientId=etl\n"));
+	ck_assert_ptr_null(strstr(o, "pgwardActor"));
+	free(o);
+	o = event(SIEM_SYSLOG, 0, l, &n);
+	ck_assert_ptr_nonnull(strstr(o, " user=\"svc\" principal=\"agent\" client_id=\"etl\""));
+	ck_assert_ptr_null(strstr(o, " actor="));
+	free(o);
+	free(l);
+	/* An actor that is not an array, an array of non-objects: nothing. */
+	const char *odd[] = { "\"actor\":\"ci-bot\"", "\"actor\":[1,\"x\",null,[{\"sub\":\"y\"}]]",
+	    "\"actor\":{\"sub\":\"z\"}" };
+	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+		char payload[128];
+		snprintf(payload, sizeof payload, "\"user\":\"u\",%s", odd[i]);
+		l = line_of("intent", payload);
+		o = event(SIEM_CEF, 0, l, &n);
+		ck_assert_msg(strstr(o, "pgward") != NULL && strstr(o, "pgwardActor") == NULL, "%s", o);
+		free(o);
+		o = event(SIEM_SYSLOG, 0, l, &n);
+		ck_assert_msg(strstr(o, " actor=") == NULL, "%s", o);
+		free(o);
+		free(l);
+	}
+	/* A very long chain: every actor, in order, nothing cut. */
+	struct siem_buf p = { 0 }, want = { 0 };
+	SIEM_LIT(&p, "\"user\":\"u\",\"actor\":[");
+	for (int i = 0; i < 2000; i++) {
+		siem_printf(&p, "%s{\"sub\":\"agent-%d\"}", i ? "," : "", i);
+		siem_printf(&want, "%sagent-%d", i ? "," : "", i);
+	}
+	SIEM_LIT(&p, "]");
+	l = line_of("intent", p.p);
+	o = event(SIEM_CEF, 0, l, &n);
+	char *a = strstr(o, " pgwardActor=");
+	ck_assert_ptr_nonnull(a);
+	ck_assert(strncmp(a + 13, want.p, want.n) == 0 && a[13 + want.n] == '\n');
+	free(o);
+	free(l);
+	siem_buf_free(&p);
+	siem_buf_free(&want);
+}
+END_TEST
+
+/* Records written before who acts was recorded: nothing new, byte for
+ * byte. */
+START_TEST(cef_and_syslog_old_records_unchanged)
+{
+	size_t len, n;
+	char *l = record(hostile_intent, &len);
+	char *o = event(SIEM_CEF, 0, l, &n);
+	ck_assert_str_eq(o, "CEF:0|pgward|pgward|" PGWARD_VERSION "|intent|intent deny|7|"
+	    "rt=1795749125123 externalId=7 suser=bo|b\\= "
+	    "act=deny cs1Label=session cs1=s1 cs2Label=sql cs2=delete from orders -- a|b\\=c\\\\d]"
+	    "e\"f\\nnext caf\xc3\xa9 \xf0\x9f\x98\x80 cs3Label=role cs3=app_write "
+	    "cs4Label=connection cs4=shop cs5Label=groups cs5=a],b\" cs6Label=rule cs6=r\\\\1\n");
+	free(o);
+	free(l);
+}
+END_TEST
+
+/* The text people read, the filters. */
+static char *
+who_of(const char *members, int *actor_hit, const char *glob, int *agent)
+{
+	char *l = line_of("intent", members);
+	struct rec r;
+	ck_assert_int_eq(rec_split(&r, l, strlen(l)), 0);
+	char *t = who_text(&r);
+	ck_assert_ptr_nonnull(t);
+	if (glob != NULL)
+		*actor_hit = who_match_actor(&r, glob);
+	if (agent != NULL)
+		*agent = who_match_principal(&r, "agent");
+	ck_assert_int_eq(who_match_principal(&r, "agent"), !who_match_principal(&r, "person"));
+	free(l);
+	return t;
+}
+
+#define WHO_EQ(members, want) do { \
+	char *t_ = who_of((members), NULL, NULL, NULL); \
+	ck_assert_str_eq(t_, (want)); \
+	free(t_); \
+} while (0)
+
+START_TEST(who_text_and_filters)
+{
+	WHO_EQ("\"user\":\"bob\"", "bob");
+	WHO_EQ("\"user\":\"bob\",\"principal\":\"person\",\"actor\":[]", "bob");
+	WHO_EQ("\"user\":\"bob\",\"principal\":\"person\",\"actor\":[{\"sub\":\"ci-bot\"}],"
+	    "\"client_id\":\"pgward-ci\"", "bob via ci-bot (client pgward-ci)");
+	WHO_EQ("\"user\":\"bob\",\"principal\":\"person\",\"actor\":[{\"sub\":\"ci-bot\"},"
+	    "{\"sub\":\"deploy-svc\"}],\"client_id\":\"pgward-ci\"",
+	    "bob via ci-bot via deploy-svc (client pgward-ci)");
+	WHO_EQ("\"user\":\"ci-bot\",\"principal\":\"agent\",\"actor\":[],"
+	    "\"client_id\":\"pgward-ci\"", "ci-bot (agent, client pgward-ci)");
+	WHO_EQ("\"user\":\"ci-bot\",\"principal\":\"agent\",\"actor\":[]", "ci-bot (agent)");
+	WHO_EQ("\"user\":\"svc\",\"principal\":\"agent\",\"actor\":[{\"sub\":\"x\"}],"
+	    "\"client_id\":\"c\"", "svc (agent) via x (client c)");
+	/* An actor's own client when it is not the record's. */
+	WHO_EQ("\"user\":\"bob\",\"actor\":[{\"sub\":\"a\",\"client_id\":\"c1\"},"
+	    "{\"sub\":\"b\",\"client_id\":\"c\"}],\"client_id\":\"c\"",
+	    "bob via a (client c1) via b (client c)");
+	/* Hostile: one line, every byte otherwise kept; odd elements out. */
+	WHO_EQ(hostile_who, "bo\"b via ci|bot=\\x]\"y? via a,b??\xff (client c=1) "
+	    "(client pg]ci\\=|)");
+	WHO_EQ("\"user\":\"u\",\"actor\":\"ci-bot\"", "u");
+	WHO_EQ("\"user\":\"u\\u0000v\",\"actor\":[1,[{\"sub\":\"y\"}]]", "u?v");
+
+	int hit, agent;
+	char *t = who_of("\"user\":\"bob\",\"principal\":\"person\",\"actor\":[{\"sub\":\"ci-bot\"},"
+	    "{\"sub\":\"deploy-svc\",\"client_id\":\"dep\"}],\"client_id\":\"pgward-ci\"",
+	    &hit, "deploy-*", &agent);
+	ck_assert(hit && !agent);
+	free(t);
+	static const struct { const char *glob; int hit; } g[] = {
+		{ "ci-bot", 1 }, { "ci-*", 1 }, { "*svc", 1 }, { "dep", 1 }, { "pgward-ci", 1 },
+		{ "ci", 0 }, { "bob", 0 }, { "CI-BOT", 0 }, { "[cd]*-bot", 1 }, { "*", 1 },
+	};
+	for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
+		t = who_of("\"user\":\"bob\",\"actor\":[{\"sub\":\"ci-bot\"},{\"sub\":\"deploy-svc\","
+		    "\"client_id\":\"dep\"}],\"client_id\":\"pgward-ci\"", &hit, g[i].glob, NULL);
+		ck_assert_msg(hit == g[i].hit, "%s", g[i].glob);
+		free(t);
+	}
+	/* Old records: a person, no actor; an agent's client matches. */
+	t = who_of("\"user\":\"bob\"", &hit, "*", &agent);
+	ck_assert(!hit && !agent);
+	free(t);
+	t = who_of("\"user\":\"svc\",\"principal\":\"agent\",\"actor\":[],\"client_id\":\"etl\"",
+	    &hit, "etl", &agent);
+	ck_assert(hit && agent);
+	free(t);
+	/* A name with a NUL never matches; nor do elements that are not
+	 * actors. */
+	t = who_of("\"user\":\"u\",\"actor\":[{\"sub\":\"a\\u0000b\"},\"x\",{\"client_id\":\"x\"}]",
+	    &hit, "a*", NULL);
+	ck_assert(!hit);
+	free(t);
+	t = who_of("\"user\":\"u\",\"actor\":[\"x\",{\"client_id\":\"x\"}]", &hit, "x", NULL);
+	ck_assert(!hit);
+	free(t);
+}
+END_TEST
+
 static Suite *
 replay_siem_suite(void)
 {
@@ -442,6 +632,10 @@ replay_siem_suite(void)
 	tcase_add_test(tc, cef_and_syslog_keep_values_past_nul);
 	tcase_add_test(tc, cef_and_syslog_never_write_raw_controls);
 	tcase_add_test(tc, cef_client_not_cut);
+	tcase_add_test(tc, cef_and_syslog_carry_who_acts);
+	tcase_add_test(tc, cef_and_syslog_who_acts_edges);
+	tcase_add_test(tc, cef_and_syslog_old_records_unchanged);
+	tcase_add_test(tc, who_text_and_filters);
 	tcase_add_test(tc, times);
 	tcase_add_test(tc, identifiers_and_keywords);
 	suite_add_tcase(s, tc);
