@@ -27,7 +27,8 @@ cli_check(const struct rules *p, filter_facts_fn facts,
 		if (*s == '\0' || *s == '#')
 			continue;
 		const char *gl[256];
-		struct rule_identity id = { "", gl, 0, "", "" };
+		struct principal who = principal_person;
+		struct rule_identity id = { "", gl, 0, "", "", &who };
 		const char *sql = line;
 		json_t *in_obj = NULL, *expect = NULL, *result = NULL;
 		if (*s == '{') {
@@ -52,6 +53,11 @@ cli_check(const struct rules *p, filter_facts_fn facts,
 			id.connection = c != NULL ? c : "";
 			id.role = r != NULL ? r : "";
 			expect = json_object_get(in_obj, "expect");
+			char why[200];
+			if (principal_read(in_obj, &who, why, sizeof why) != 0) {
+				result = json_pack("{s:s}", "error", why);
+				goto print;
+			}
 		}
 		json_t *rel = json_object_get(in_obj, "relations");
 		if (rel != NULL && !json_is_object(rel)) {

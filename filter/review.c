@@ -19,8 +19,12 @@ static json_t *string_list(const struct conf_list *l);
 static int groups_intersect(json_t *approvers, json_t *groups);
 static int array_has(json_t *a, const char *s);
 static int entry_decide(struct review_store *s, json_t *map, const char *kind,
-    const char *id, const char *user, json_t *groups, int approve,
+    const char *id, const struct review_party *by, int approve,
     long long now, char *err, size_t errlen);
+static int acts_for_person(const struct principal *who);
+static int entry_self(json_t *e, int self, const struct review_party *who,
+    char *err, size_t errlen);
+static int same_pair(json_t *e, const struct principal *who);
 static json_t *expiry_record(const char *kind, json_t *e, const char *what);
 static int entry_due(json_t *e, long long now, long retain_s, const char **what);
 
@@ -106,7 +110,7 @@ review_create(struct review_store *s, const struct review_requester *who,
 	new_id('r', id, sizeof id);
 	json_t *r = json_pack("{s:s, s:s, s:s, s:O, s:s?, s:s?, s:s?, s:s, s:s, "
 	    "s:o, s:I, s:I, s:I, s:I, s:[]}",
-	    "id", id, "status", "pending", "user", who->user, "groups", who->groups,
+	    "id", id, "status", "pending", "user", who->p.user, "groups", who->p.groups,
 	    "session", who->session, "connection", who->connection, "role", who->role,
 	    "sql", sql, "rule", rule->name, "approvers", string_list(&rule->approvers),
 	    "approvals", (json_int_t)rule->approvals, "timeout_s",
@@ -114,6 +118,10 @@ review_create(struct review_store *s, const struct review_requester *who,
 	    "expires", (json_int_t)(now + rule->timeout_s), "by");
 	if (r == NULL) {
 		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (entry_self(r, rule->approvers_self, &who->p, err, errlen) != 0) {
+		json_decref(r);
 		return NULL;
 	}
 	json_t *rec = json_deep_copy(r);
@@ -140,11 +148,53 @@ review_get(struct review_store *s, const char *id)
 }
 
 int
-review_decide(struct review_store *s, const char *id, const char *user,
-    json_t *groups, int approve, long long now, char *err, size_t errlen)
+review_decide(struct review_store *s, const char *id,
+    const struct review_party *by, int approve, long long now, char *err,
+    size_t errlen)
 {
-	return entry_decide(s, s->reviews, "review", id, user, groups, approve,
-	    now, err, errlen);
+	return entry_decide(s, s->reviews, "review", id, by, approve, now, err,
+	    errlen);
+}
+
+int
+review_may_decide(json_t *e, const struct review_party *by, char *err,
+    size_t errlen)
+{
+	char none[1];
+	if (errlen == 0) {
+		err = none;
+		errlen = sizeof none;
+	}
+	const char *kind = json_object_get(e, "sql") != NULL ? "review" : "access";
+	const char *id = json_string_value(json_object_get(e, "id"));
+	const char *requester = json_string_value(json_object_get(e, "user"));
+	if (json_is_true(json_object_get(e, "self"))) {
+		if (strcmp(by->user, requester) != 0) {
+			snprintf(err, errlen, "%s %s is for %s to approve, in person (approvers "
+			    "self: the person the agent acts for)", kind, id, requester);
+			return 0;
+		}
+		if (by->who != NULL && (by->who->agent || by->who->nactors > 0)) {
+			snprintf(err, errlen, "an agent cannot approve for its person: %s "
+			    "approves %s %s with their own token, with no actor", requester,
+			    kind, id);
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(by->user, requester) == 0) {
+		snprintf(err, errlen, "you cannot approve or deny your own request");
+		return 0;
+	}
+	json_t *approvers = json_object_get(e, "approvers");
+	if (!groups_intersect(approvers, by->groups)) {
+		char *need = json_dumps(approvers, JSON_COMPACT);
+		snprintf(err, errlen, "you are not an approver of %s %s (approver "
+		    "groups: %s)", kind, id, need != NULL ? need : "?");
+		free(need);
+		return 0;
+	}
+	return 1;
 }
 
 int
@@ -160,6 +210,10 @@ review_cancel(struct review_store *s, const char *id, long long now, char *err,
 		return 0;
 	json_t *rec = json_pack("{s:s, s:s, s:s, s:O}", "type", "review", "event",
 	    "cancelled", "id", id, "user", json_object_get(r, "user"));
+	if (rec != NULL && principal_record(rec, r, "") != 0) {
+		json_decref(rec);
+		rec = NULL;
+	}
 	if (audit(s, rec, err, errlen) != 0)
 		return -1;
 	json_t *old = json_deep_copy(r);
@@ -174,23 +228,26 @@ review_cancel(struct review_store *s, const char *id, long long now, char *err,
 }
 
 json_t *
-access_create(struct review_store *s, const char *user, json_t *groups,
-    const char *connection, const char *role, long duration_s,
-    const char *reason, const struct rule_access *a, long request_timeout_s,
-    long long now, char *err, size_t errlen)
+access_create(struct review_store *s, const struct review_requester *who,
+    long duration_s, const char *reason, const struct rule_access *a,
+    long request_timeout_s, long long now, char *err, size_t errlen)
 {
 	char id[40];
 	new_id('a', id, sizeof id);
 	json_t *r = json_pack("{s:s, s:s, s:s, s:O, s:s, s:s, s:I, s:s, s:o, s:I, "
 	    "s:I, s:I, s:[]}",
-	    "id", id, "status", "pending", "user", user, "groups", groups,
-	    "connection", connection, "role", role, "duration_s",
+	    "id", id, "status", "pending", "user", who->p.user, "groups", who->p.groups,
+	    "connection", who->connection, "role", who->role, "duration_s",
 	    (json_int_t)duration_s, "reason", reason, "approvers",
 	    string_list(&a->approvers), "approvals", (json_int_t)a->approvals,
 	    "created", (json_int_t)now, "expires",
 	    (json_int_t)(now + request_timeout_s), "by");
 	if (r == NULL) {
 		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (entry_self(r, a->approvers_self, &who->p, err, errlen) != 0) {
+		json_decref(r);
 		return NULL;
 	}
 	json_t *rec = json_deep_copy(r);
@@ -217,16 +274,18 @@ access_get(struct review_store *s, const char *id)
 }
 
 int
-access_decide(struct review_store *s, const char *id, const char *user,
-    json_t *groups, int approve, long long now, char *err, size_t errlen)
+access_decide(struct review_store *s, const char *id,
+    const struct review_party *by, int approve, long long now, char *err,
+    size_t errlen)
 {
-	return entry_decide(s, s->access, "access", id, user, groups, approve,
-	    now, err, errlen);
+	return entry_decide(s, s->access, "access", id, by, approve, now, err,
+	    errlen);
 }
 
 const char *
-access_active(struct review_store *s, const char *user, const char *connection,
-    const char *role, long long now)
+access_active(struct review_store *s, const char *user,
+    const struct principal *who, const char *connection, const char *role,
+    long long now)
 {
 	const char *id;
 	json_t *e;
@@ -240,7 +299,7 @@ access_active(struct review_store *s, const char *user, const char *connection,
 		json_int_t until = json_integer_value(json_object_get(e, "grant_expires"));
 		if (st != NULL && strcmp(st, "granted") == 0 && u != NULL &&
 		    strcmp(u, user) == 0 && c != NULL && strcmp(c, connection) == 0 &&
-		    r != NULL && strcmp(r, role) == 0 && now < until)
+		    r != NULL && strcmp(r, role) == 0 && now < until && same_pair(e, who))
 			return id;
 	}
 	return NULL;
@@ -300,9 +359,11 @@ review_store_tick(struct review_store *s, long long now)
 
 static int
 entry_decide(struct review_store *s, json_t *map, const char *kind,
-    const char *id, const char *user, json_t *groups, int approve,
+    const char *id, const struct review_party *p, int approve,
     long long now, char *err, size_t errlen)
 {
+	const char *user = p->user;
+	json_t *groups = p->groups;
 	json_t *e = id == NULL ? NULL : json_object_get(map, id);
 	if (e == NULL) {
 		snprintf(err, errlen, "no such %s request", kind);
@@ -317,18 +378,8 @@ entry_decide(struct review_store *s, json_t *map, const char *kind,
 		snprintf(err, errlen, "%s %s has expired", kind, id);
 		return -1;
 	}
-	if (strcmp(user, json_string_value(json_object_get(e, "user"))) == 0) {
-		snprintf(err, errlen, "you cannot approve or deny your own request");
+	if (!review_may_decide(e, p, err, errlen))
 		return -1;
-	}
-	json_t *approvers = json_object_get(e, "approvers");
-	if (!groups_intersect(approvers, groups)) {
-		char *need = json_dumps(approvers, JSON_COMPACT);
-		snprintf(err, errlen, "you are not an approver of %s %s (approver "
-		    "groups: %s)", kind, id, need != NULL ? need : "?");
-		free(need);
-		return -1;
-	}
 	json_t *by = json_object_get(e, "by");
 	if (array_has(by, user)) {
 		snprintf(err, errlen, "you have already approved %s %s", kind, id);
@@ -356,6 +407,11 @@ entry_decide(struct review_store *s, json_t *map, const char *kind,
 	    "approved_by", by, "status", status);
 	if (rec != NULL && json_object_get(e, "grant_expires") != NULL)
 		json_object_set(rec, "grant_expires", json_object_get(e, "grant_expires"));
+	if (rec != NULL && (principal_record(rec, e, "") != 0 ||
+	    principal_record(rec, p->claims, "by_") != 0)) {
+		json_decref(rec);
+		rec = NULL;
+	}
 	if (audit(s, rec, err, errlen) != 0 || store_save(s, err, errlen) != 0) {
 		json_object_set_new(map, id, old);
 		return -1;
@@ -388,9 +444,58 @@ entry_due(json_t *e, long long now, long retain_s, const char **what)
 static json_t *
 expiry_record(const char *kind, json_t *e, const char *what)
 {
-	return json_pack("{s:s, s:s, s:O, s:O, s:s}", "type", kind, "event",
+	json_t *rec = json_pack("{s:s, s:s, s:O, s:O, s:s}", "type", kind, "event",
 	    "expired", "id", json_object_get(e, "id"), "user",
 	    json_object_get(e, "user"), "what", what);
+	if (rec != NULL && principal_record(rec, e, "") != 0) {
+		json_decref(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+/* A person an agent acts for: the one "approvers self" can ask. */
+static int
+acts_for_person(const struct principal *who)
+{
+	return who != NULL && !who->agent && who->nactors > 0;
+}
+
+/* Gives the new entry e its requester's principal, actor and client_id,
+ * and, for "approvers self", the mark that says who approves. */
+static int
+entry_self(json_t *e, int self, const struct review_party *who, char *err,
+    size_t errlen)
+{
+	if (self && !acts_for_person(who->who)) {
+		snprintf(err, errlen, "its approver is the person an agent acts for "
+		    "(approvers self), and %s", who->who != NULL && who->who->agent ?
+		    "an agent with no person behind it has none" :
+		    "no agent acts for you: nobody may approve your own request");
+		return -1;
+	}
+	if (principal_record(e, who->claims, "") != 0 ||
+	    (self && json_object_set_new(e, "self", json_true()) != 0)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether grant e was asked for by who's pair: the same principal kind
+ * and outermost actor. */
+static int
+same_pair(json_t *e, const struct principal *who)
+{
+	struct principal g;
+	char err[128];
+	if (who == NULL)
+		who = &principal_person;
+	if (principal_read(e, &g, err, sizeof err) != 0)
+		return 0;
+	if (g.agent != who->agent || (g.nactors > 0) != (who->nactors > 0))
+		return 0;
+	return g.nactors == 0 || strcmp(g.actor_sub, who->actor_sub) == 0;
 }
 
 /* Takes the reference to record. */

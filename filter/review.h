@@ -40,37 +40,61 @@ int review_store_open(struct review_store *s, const char *dir, long retain_s,
     long long now, json_t **dropped, char *err, size_t errlen);
 void review_store_close(struct review_store *s);
 
-/* The requester of a review. */
-struct review_requester {
+/* Who asks or decides: the person, their groups, and who acts for them.
+ * claims holds the members principal, actor and client_id as
+ * principal_read read them into who (a filter request, pgward-auth's
+ * verify answer); NULL with who NULL: a person with no actor. Entries and
+ * their audit records carry them (docs/filter-protocol.md). */
+struct review_party {
 	const char *user;
 	json_t *groups;		/* array of strings */
+	const struct principal *who;
+	json_t *claims;
+};
+
+/* The requester of a review (session: NULL for an access request). */
+struct review_requester {
+	struct review_party p;
 	const char *session;
 	const char *connection;
 	const char *role;
 };
 
+/* A rule with "approvers self" needs a requester that is a person with
+ * an agent acting for them: else the review is refused (err says why). */
 json_t *review_create(struct review_store *s, const struct review_requester *who,
     const char *sql, const struct rule *rule, long long now,
     char *err, size_t errlen);
 json_t *review_get(struct review_store *s, const char *id);
-/* approve 1 approves, 0 denies. The approver must be in one of the
- * review's approver groups, must not be the requester, and approves once. */
-int review_decide(struct review_store *s, const char *id, const char *user,
-    json_t *groups, int approve, long long now, char *err, size_t errlen);
+/* Whether by may decide the pending entry e (a review or an access
+ * request); else 0 with the reason in err (errlen 0: no reason wanted).
+ * Ordinary entries: by is in one of its approver groups and is not the
+ * requester. "approvers self": by is the requester's person, in person
+ * (principal person, no actor): an agent cannot approve for its person. */
+int review_may_decide(json_t *e, const struct review_party *by, char *err,
+    size_t errlen);
+/* approve 1 approves, 0 denies; review_may_decide, and once each. */
+int review_decide(struct review_store *s, const char *id,
+    const struct review_party *by, int approve, long long now, char *err,
+    size_t errlen);
 /* The requester gave up. Cancelling a finished review is a no-op. */
 int review_cancel(struct review_store *s, const char *id, long long now,
     char *err, size_t errlen);
 
-json_t *access_create(struct review_store *s, const char *user, json_t *groups,
-    const char *connection, const char *role, long duration_s,
-    const char *reason, const struct rule_access *a, long request_timeout_s,
-    long long now, char *err, size_t errlen);
+/* As review_create, for a->approvers_self too. */
+json_t *access_create(struct review_store *s, const struct review_requester *who,
+    long duration_s, const char *reason, const struct rule_access *a,
+    long request_timeout_s, long long now, char *err, size_t errlen);
 json_t *access_get(struct review_store *s, const char *id);
-int access_decide(struct review_store *s, const char *id, const char *user,
-    json_t *groups, int approve, long long now, char *err, size_t errlen);
-/* The id of a grant in force for user on connection and role, or NULL. */
+int access_decide(struct review_store *s, const char *id,
+    const struct review_party *by, int approve, long long now, char *err,
+    size_t errlen);
+/* The id of a grant in force for user on connection and role, or NULL.
+ * A grant admits the pair that asked for it: the same principal kind and
+ * the same outermost actor (or none) as who (NULL: a person, no actor). */
 const char *access_active(struct review_store *s, const char *user,
-    const char *connection, const char *role, long long now);
+    const struct principal *who, const char *connection, const char *role,
+    long long now);
 
 /* Expires what is due (each expiry is audited; an expiry is applied even
  * when the audit log is unavailable, since it only takes rights away, and

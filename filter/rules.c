@@ -58,6 +58,9 @@ static int perr(struct parser *ps, const char *fmt, ...)
 static int parse_count(struct parser *ps, const char *key, const char *v,
     long min, long max, long *out);
 static int parse_yesno(struct parser *ps, const char *key, struct line *l, int *out);
+static int approvers_check(struct parser *ps, const struct conf_list *l, int *self,
+    const char *what);
+static int connect_word(const char *w);
 static int is_glob(const char *s);
 static int name_match(const char *pat, const char *name, int casefold);
 static int list_match_names(const struct conf_list *l, json_t *names, int casefold);
@@ -159,6 +162,8 @@ rules_rule_matches(const struct rule *r, const struct rule_identity *id,
 	if (r->connections.n > 0 && !conf_list_match(&r->connections, id->connection))
 		return 0;
 	if (r->roles.n > 0 && !conf_list_match(&r->roles, id->role))
+		return 0;
+	if (!principal_cond_match(&r->who, id->who))
 		return 0;
 	if (r->groups.n > 0) {
 		size_t i;
@@ -312,7 +317,7 @@ connect_matches(const struct rule_connect *c, const struct rule_identity *id)
 {
 	if (id->connection == NULL || id->role == NULL ||
 	    fnmatch(c->connection, id->connection, 0) != 0 ||
-	    fnmatch(c->role, id->role, 0) != 0)
+	    fnmatch(c->role, id->role, 0) != 0 || !principal_cond_match(&c->who, id->who))
 		return 0;
 	if (c->users.n > 0 && conf_list_match(&c->users, id->user))
 		return 1;
@@ -348,7 +353,7 @@ rules_access_find(const struct rules *p, const struct rule_identity *id,
 	for (size_t i = 0; i < p->naccess; i++) {
 		const struct rule_access *a = &p->access[i];
 		if (fnmatch(a->connection, connection, 0) != 0 ||
-		    fnmatch(a->role, role, 0) != 0)
+		    fnmatch(a->role, role, 0) != 0 || !principal_cond_match(&a->who, id->who))
 			continue;
 		for (size_t g = 0; g < id->ngroups; g++)
 			if (conf_list_match(&a->requestable_by, id->groups[g]))
@@ -502,14 +507,14 @@ enum rule_key {
 	K_GROUPS, K_USERS, K_CONNECTIONS, K_ROLES, K_KIND, K_VIA, K_TABLES,
 	K_READS, K_WRITES, K_FUNCTIONS, K_WHERE, K_OPAQUE, K_EXPLAIN_ANALYZE,
 	K_SETTINGS, K_ACTION, K_MESSAGE, K_APPROVERS, K_APPROVALS, K_TIMEOUT,
-	K_MAX_ROWS, K_COUNT
+	K_MAX_ROWS, K_PRINCIPAL, K_ACTORS, K_COUNT
 };
 
 static const char *const rule_keys[K_COUNT] = {
 	"groups", "users", "connections", "roles", "kind", "via", "tables",
 	"reads", "writes", "functions", "where", "opaque", "explain-analyze",
 	"settings", "action", "message", "approvers", "approvals", "timeout-s",
-	"max-rows",
+	"max-rows", "principal", "actors",
 };
 
 static int
@@ -562,6 +567,7 @@ parse_line(struct parser *ps, struct line *l)
 		r->approvals = 1;
 		r->timeout_s = ps->default_timeout_s;
 		r->max_rows = -1;
+		principal_cond_init(&r->who);
 		if ((r->name = strdup(name)) == NULL)
 			return perr(ps, "out of memory");
 		ps->rule = r;
@@ -612,13 +618,19 @@ parse_rule_key(struct parser *ps, struct line *l)
 		if (k == K_VIA)
 			return list_check(ps, lists[k], fact_vias, "via");
 		if (k == K_APPROVERS)
-			for (size_t i = 0; i < r->approvers.n; i++)
-				if (is_glob(r->approvers.v[i]))
-					return perr(ps, "approvers: name groups exactly, "
-					    "no patterns (\"%s\")", r->approvers.v[i]);
+			return approvers_check(ps, &r->approvers, &r->approvers_self,
+			    "approvers");
 		return 0;
 	}
 	switch (k) {
+	case K_PRINCIPAL:
+	case K_ACTORS: {
+		char err[300];
+		if (principal_cond_parse(&r->who, l->tok, l->quoted, 0, l->n, err,
+		    sizeof err) != 0)
+			return perr(ps, "%s", err);
+		return 0;
+	}
 	case K_WHERE: {
 		struct conf_list w = { NULL, 0 };
 		if (list_parse(&w, l, 1, l->n, ps) != 0)
@@ -694,6 +706,9 @@ rule_finish(struct parser *ps)
 	else if (r->action != RULES_REVIEW && (ps->rule_seen & review_only))
 		rc = perr(ps, "rule %s: approvers, approvals and timeout-s belong to "
 		    "action review", r->name);
+	else if (r->approvers_self && r->approvals != 1)
+		rc = perr(ps, "rule %s: approvers self is one person: approvals must be 1",
+		    r->name);
 	else if (r->max_rows >= 0 && r->action == RULES_DENY)
 		rc = perr(ps, "rule %s: max-rows belongs to action allow or review", r->name);
 	else if (r->max_rows >= 0 && r->kinds.n > 0 && !conf_list_match(&r->kinds, "delete") &&
@@ -733,28 +748,35 @@ parse_connect(struct parser *ps, struct line *l)
 	    parse_count(ps, "rows", l->tok[4], 1, 10000, &c->rows) != 0))
 		return strcmp(l->tok[3], "rows") != 0 ?
 		    perr(ps, "record: expected \"rows N\" after the role") : -1;
+	principal_cond_init(&c->who);
 	int i = first;
 	while (i < l->n) {
-		struct conf_list *dst;
+		struct conf_list *dst = NULL;
+		int j = i + 1;
+		while (j < l->n && (l->quoted[j] || !connect_word(l->tok[j])))
+			j++;
 		if (strcmp(l->tok[i], "groups") == 0)
 			dst = &c->groups;
 		else if (strcmp(l->tok[i], "users") == 0)
 			dst = &c->users;
-		else
-			return perr(ps, "%s: expected groups or users, not \"%s\"", k,
-			    l->tok[i]);
-		if (dst->n > 0)
+		else if (principal_cond_word(l->tok[i])) {
+			char err[300];
+			if (principal_cond_parse(&c->who, l->tok, l->quoted, i, j, err,
+			    sizeof err) != 0)
+				return perr(ps, "%s: %s", k, err);
+		} else
+			return perr(ps, "%s: expected groups, users, principal or actors, "
+			    "not \"%s\"", k, l->tok[i]);
+		if (dst != NULL && dst->n > 0)
 			return perr(ps, "%s: duplicate \"%s\"", k, l->tok[i]);
-		int j = i + 1;
-		while (j < l->n && strcmp(l->tok[j], "groups") != 0 &&
-		    strcmp(l->tok[j], "users") != 0)
-			j++;
-		if (j == i + 1)
+		if (dst != NULL && j == i + 1)
 			return perr(ps, "%s: %s: missing value", k, l->tok[i]);
-		if (list_parse(dst, l, i + 1, j, ps) != 0)
+		if (dst != NULL && list_parse(dst, l, i + 1, j, ps) != 0)
 			return -1;
 		i = j;
 	}
+	if (c->groups.n == 0 && c->users.n == 0)
+		return perr(ps, "%s: name groups or users", k);
 	return 0;
 }
 
@@ -764,7 +786,7 @@ static int
 parse_access(struct parser *ps, struct line *l)
 {
 	static const char *const keys[] = { "requestable-by", "approvers",
-		"approvals", "max-duration-s", NULL };
+		"approvals", "max-duration-s", "principal", "actors", NULL };
 	if (l->n < 3)
 		return perr(ps, "expected \"access CONNECTION ROLE requestable-by "
 		    "GROUPS approvers GROUPS max-duration-s N\"");
@@ -777,6 +799,7 @@ parse_access(struct parser *ps, struct line *l)
 	memset(a, 0, sizeof *a);
 	a->line = ps->lineno;
 	a->approvals = 1;
+	principal_cond_init(&a->who);
 	if ((a->connection = strdup(l->tok[1])) == NULL ||
 	    (a->role = strdup(l->tok[2])) == NULL)
 		return perr(ps, "out of memory");
@@ -806,13 +829,17 @@ parse_access(struct parser *ps, struct line *l)
 			return perr(ps, "access: %s: missing value", keys[k]);
 		if (k == 0 && list_parse(&a->requestable_by, l, i + 1, j, ps) != 0)
 			return -1;
-		if (k == 1) {
-			if (list_parse(&a->approvers, l, i + 1, j, ps) != 0)
-				return -1;
-			for (size_t g = 0; g < a->approvers.n; g++)
-				if (is_glob(a->approvers.v[g]))
-					return perr(ps, "access: approvers: name groups "
-					    "exactly, no patterns (\"%s\")", a->approvers.v[g]);
+		if (k == 1 && (list_parse(&a->approvers, l, i + 1, j, ps) != 0 ||
+		    approvers_check(ps, &a->approvers, &a->approvers_self,
+		    "access: approvers") != 0))
+			return -1;
+		if (k >= 4) {
+			char err[300];
+			if (principal_cond_parse(&a->who, l->tok, l->quoted, i, j, err,
+			    sizeof err) != 0)
+				return perr(ps, "access: %s", err);
+			i = j;
+			continue;
 		}
 		if (k >= 2 && j != i + 2)
 			return perr(ps, "access: %s: expected one number", keys[k]);
@@ -828,6 +855,8 @@ parse_access(struct parser *ps, struct line *l)
 	    !(seen & 2u) ? "approvers" : !(seen & 8u) ? "max-duration-s" : NULL;
 	if (missing != NULL)
 		return perr(ps, "access: %s is required", missing);
+	if (a->approvers_self && a->approvals != 1)
+		return perr(ps, "access: approvers self is one person: approvals must be 1");
 	return 0;
 }
 
@@ -873,6 +902,30 @@ parse_count(struct parser *ps, const char *key, const char *v, long min,
 	return 0;
 }
 
+/* Groups named exactly, or "self" alone (RULES_APPROVERS_SELF). */
+static int
+approvers_check(struct parser *ps, const struct conf_list *l, int *self,
+    const char *what)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i], RULES_APPROVERS_SELF) == 0 && l->n != 1)
+			return perr(ps, "%s: self stands alone (the person behind the "
+			    "agent approves)", what);
+		if (is_glob(l->v[i]))
+			return perr(ps, "%s: name groups exactly, no patterns (\"%s\")",
+			    what, l->v[i]);
+	}
+	*self = l->n == 1 && strcmp(l->v[0], RULES_APPROVERS_SELF) == 0;
+	return 0;
+}
+
+static int
+connect_word(const char *w)
+{
+	return strcmp(w, "groups") == 0 || strcmp(w, "users") == 0 ||
+	    principal_cond_word(w);
+}
+
 static int
 parse_yesno(struct parser *ps, const char *key, struct line *l, int *out)
 {
@@ -899,6 +952,7 @@ rules_free(struct rules *p)
 			&r->writes, &r->functions, &r->settings, &r->approvers };
 		for (size_t k = 0; k < sizeof ls / sizeof ls[0]; k++)
 			conf_list_free(ls[k]);
+		principal_cond_free(&r->who);
 	}
 	free(p->rules);
 	struct rule_connect *cs[] = { p->connects, p->records };
@@ -909,6 +963,7 @@ rules_free(struct rules *p)
 			free(cs[k][i].role);
 			conf_list_free(&cs[k][i].groups);
 			conf_list_free(&cs[k][i].users);
+			principal_cond_free(&cs[k][i].who);
 		}
 		free(cs[k]);
 	}
@@ -917,6 +972,7 @@ rules_free(struct rules *p)
 		free(p->access[i].role);
 		conf_list_free(&p->access[i].requestable_by);
 		conf_list_free(&p->access[i].approvers);
+		principal_cond_free(&p->access[i].who);
 	}
 	free(p->access);
 	mask_policy_free(&p->mask);
@@ -1015,9 +1071,9 @@ int
 rules_mask_applies(const struct mask_line *m, const struct rule_identity *id)
 {
 	if (id == NULL)
-		return mask_line_applies(m, NULL, 0);
+		return mask_line_applies(m, NULL, 0, NULL);
 	return mask_line_applies(m, id->groups != NULL ? id->groups : no_groups,
-	    id->ngroups);
+	    id->ngroups, id->who);
 }
 
 int
@@ -1025,7 +1081,7 @@ rules_mask_json(const struct rules *p, const struct rule_identity *id,
     json_t **out)
 {
 	if (id == NULL)
-		return mask_policy_json(&p->mask, NULL, 0, out);
+		return mask_policy_json(&p->mask, NULL, 0, NULL, out);
 	return mask_policy_json(&p->mask, id->groups != NULL ? id->groups :
-	    no_groups, id->ngroups, out);
+	    no_groups, id->ngroups, id->who, out);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "principal.h"
 
 #include "mask/policy.h"
 
@@ -30,6 +31,7 @@ struct rule {
 	int line;
 	/* who */
 	struct conf_list groups, users, connections, roles;
+	struct principal_cond who;	/* principal, actors */
 	/* what */
 	struct conf_list kinds, via, tables, reads, writes, functions, settings;
 	unsigned where;		/* RULES_WHERE_* bits, 0 when no condition */
@@ -38,6 +40,7 @@ struct rule {
 	enum rule_action action;
 	char *message;
 	struct conf_list approvers;
+	int approvers_self;	/* "approvers self": the person behind the agent */
 	long approvals;
 	long timeout_s;
 	long max_rows;		/* max-rows N: the row guard's limit; -1 none */
@@ -46,6 +49,7 @@ struct rule {
 struct rule_connect {
 	char *connection, *role;
 	struct conf_list groups, users;
+	struct principal_cond who;
 	int line;
 	long rows;		/* a record line: rows recorded per statement */
 };
@@ -53,6 +57,8 @@ struct rule_connect {
 struct rule_access {
 	char *connection, *role;
 	struct conf_list requestable_by, approvers;
+	struct principal_cond who;	/* of the requester */
+	int approvers_self;
 	long approvals;
 	long max_duration_s;
 	int line;
@@ -98,6 +104,7 @@ struct rule_identity {
 	size_t ngroups;
 	const char *connection;
 	const char *role;
+	const struct principal *who;	/* NULL: a person with no actor */
 };
 
 #define RULES_RULE_STAMP "builtin:identity-stamp"
@@ -106,6 +113,8 @@ struct rule_identity {
 #define RULES_RULE_SYNTAX "builtin:syntax-error"
 #define RULES_RULE_MASKED_PREDICATE "builtin:masked-predicate"
 #define RULES_RULE_TOO_LARGE "builtin:statement-too-large"
+/* "approvers self": the one approver is the person an agent acts for. */
+#define RULES_APPROVERS_SELF "self"
 
 struct rule_decision {
 	enum rule_action action;

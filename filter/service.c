@@ -25,14 +25,14 @@ static json_t *op_review_cancel(struct filter_service *s, json_t *req);
 static json_t *op_status(struct filter_service *s);
 static json_t *op_approver(struct filter_service *s, const char *op, json_t *req);
 static int identity_of(json_t *req, struct rule_identity *id,
-    const char **groups, size_t max, char *err, size_t errlen);
+    struct principal *who, const char **groups, size_t max, char *err,
+    size_t errlen);
 static json_t *verify_token(struct filter_service *s, json_t *req, char *err,
     size_t errlen);
 static json_t *auth_verify(void *ctx, const char *token, char *err, size_t errlen);
 static int logd_append(void *ctx, json_t *record, char *err, size_t errlen);
-static json_t *entry_view(json_t *e, const char *user, json_t *groups);
-static int may_see(json_t *e, const char *user, json_t *groups);
-static int may_decide(json_t *e, const char *user, json_t *groups);
+static json_t *entry_view(json_t *e, const struct review_party *by);
+static int may_see(json_t *e, const struct review_party *by);
 static int generation_bump(struct filter_service *s);
 static int relations_check(json_t *rel, char *err, size_t errlen);
 static int functions_check(json_t *fns, char *err, size_t errlen);
@@ -343,8 +343,9 @@ op_decide(struct filter_service *s, json_t *req)
 {
 	const char *groups[MAX_GROUPS];
 	struct rule_identity id;
+	struct principal who;
 	char err[512];
-	if (identity_of(req, &id, groups, MAX_GROUPS, err, sizeof err) != 0)
+	if (identity_of(req, &id, &who, groups, MAX_GROUPS, err, sizeof err) != 0)
 		return ipc_error_reply(err);
 	json_t *jsql = json_object_get(req, "sql");
 	const char *sql = json_string_value(jsql);
@@ -367,13 +368,13 @@ op_decide(struct filter_service *s, json_t *req)
 	if (r == NULL)
 		return ipc_error_reply("out of memory");
 	if (d.action == RULES_REVIEW) {
-		struct review_requester who = { id.user, json_object_get(req, "groups"),
-			json_string_value(sess), id.connection, id.role };
+		struct review_requester rq = { { id.user, json_object_get(req, "groups"),
+			&who, req }, json_string_value(sess), id.connection, id.role };
 		json_t *empty = NULL;
-		if (who.groups == NULL)
-			who.groups = empty = json_array();
+		if (rq.p.groups == NULL)
+			rq.p.groups = empty = json_array();
 		char why[768];
-		json_t *rv = review_create(&s->store, &who, sql, d.matched, now_s(s),
+		json_t *rv = review_create(&s->store, &rq, sql, d.matched, now_s(s),
 		    why, sizeof why);
 		json_decref(empty);
 		if (rv == NULL) {
@@ -406,8 +407,9 @@ op_connect(struct filter_service *s, json_t *req)
 {
 	const char *groups[MAX_GROUPS];
 	struct rule_identity id;
+	struct principal who;
 	char err[512];
-	if (identity_of(req, &id, groups, MAX_GROUPS, err, sizeof err) != 0)
+	if (identity_of(req, &id, &who, groups, MAX_GROUPS, err, sizeof err) != 0)
 		return ipc_error_reply(err);
 	const struct rule_connect *c = rules_connect_find(s->policy.policy, &id);
 	char rule[64];
@@ -416,7 +418,7 @@ op_connect(struct filter_service *s, json_t *req)
 	if (c != NULL) {
 		snprintf(rule, sizeof rule, "connect:%d", c->line);
 	} else {
-		const char *g = access_active(&s->store, id.user, id.connection,
+		const char *g = access_active(&s->store, id.user, &who, id.connection,
 		    id.role, now_s(s));
 		if (g != NULL) {
 			snprintf(rule, sizeof rule, "grant:%s", g);
@@ -525,6 +527,13 @@ op_approver(struct filter_service *s, const char *op, json_t *req)
 		return ipc_error_reply(err);
 	const char *user = json_string_value(json_object_get(who, "user"));
 	json_t *groups = json_object_get(who, "groups");
+	struct principal byp;
+	if (principal_read(who, &byp, err, sizeof err) != 0) {
+		log_warn("pgward-auth's answer for %s: %s", user, err);
+		json_decref(who);
+		return ipc_error_reply("pgward-auth gave a malformed principal or actor");
+	}
+	struct review_party by = { user, groups, &byp, who };
 	long long now = now_s(s);
 	const char *id = json_string_value(json_object_get(req, "id"));
 	json_t *reply = NULL;
@@ -536,21 +545,20 @@ op_approver(struct filter_service *s, const char *op, json_t *req)
 		const char *k;
 		json_t *e;
 		json_object_foreach(map, k, e)
-			if (may_see(e, user, groups))
-				json_array_append_new(list, entry_view(e, user, groups));
+			if (may_see(e, &by))
+				json_array_append_new(list, entry_view(e, &by));
 		reply = json_pack("{s:i, s:b, s:o}", "v", PGWARD_IPC_VERSION, "ok", 1,
 		    op[0] == 'r' ? "reviews" : "requests", list);
 	} else if (strcmp(op, "review_show") == 0) {
 		json_t *e = review_get(&s->store, id);
-		if (e == NULL || !may_see(e, user, groups))
+		if (e == NULL || !may_see(e, &by))
 			snprintf(err, sizeof err, "no such review (or not yours to see)");
 		else
 			reply = json_pack("{s:i, s:b, s:o}", "v", PGWARD_IPC_VERSION,
-			    "ok", 1, "review", entry_view(e, user, groups));
+			    "ok", 1, "review", entry_view(e, &by));
 	} else if (strcmp(op, "review_approve") == 0 || strcmp(op, "review_deny") == 0) {
 		int approve = strcmp(op, "review_approve") == 0;
-		rc = review_decide(&s->store, id, user, groups, approve, now, err,
-		    sizeof err);
+		rc = review_decide(&s->store, id, &by, approve, now, err, sizeof err);
 		if (rc == 0) {
 			json_t *e = review_get(&s->store, id);
 			log_info("review %s %s by %s", id, approve ? "approved" : "denied", user);
@@ -569,7 +577,7 @@ op_approver(struct filter_service *s, const char *op, json_t *req)
 		json_array_foreach(groups, i, g)
 			if (ng < MAX_GROUPS && json_is_string(g))
 				gl[ng++] = json_string_value(g);
-		struct rule_identity pid = { user, gl, ng, conn, role };
+		struct rule_identity pid = { user, gl, ng, conn, role, &byp };
 		const struct rule_access *a;
 		if (conn == NULL || role == NULL || reason == NULL || *reason == '\0' ||
 		    !json_is_integer(jd) || json_integer_value(jd) < 1) {
@@ -583,7 +591,8 @@ op_approver(struct filter_service *s, const char *op, json_t *req)
 			    "allowed for role %s on %s", (long long)json_integer_value(jd),
 			    a->max_duration_s, role, conn);
 		} else {
-			json_t *e = access_create(&s->store, user, groups, conn, role,
+			struct review_requester rq = { by, NULL, conn, role };
+			json_t *e = access_create(&s->store, &rq,
 			    (long)json_integer_value(jd), reason, a,
 			    s->config.config->access_request_timeout_s, now, err, sizeof err);
 			if (e != NULL) {
@@ -597,8 +606,7 @@ op_approver(struct filter_service *s, const char *op, json_t *req)
 		}
 	} else {
 		int approve = strcmp(op, "access_grant") == 0;
-		rc = access_decide(&s->store, id, user, groups, approve, now, err,
-		    sizeof err);
+		rc = access_decide(&s->store, id, &by, approve, now, err, sizeof err);
 		if (rc == 0) {
 			json_t *e = access_get(&s->store, id);
 			log_info("access %s %s by %s", id, approve ? "approved" : "denied", user);
@@ -632,11 +640,17 @@ ok_reply(void)
 	return json_pack("{s:i, s:b}", "v", PGWARD_IPC_VERSION, "ok", 1);
 }
 
+/* The person, the connection and role, and who acts (principal, actor,
+ * client_id: absent from an older relay's request, a person with no
+ * actor). */
 static int
-identity_of(json_t *req, struct rule_identity *id, const char **groups,
-    size_t max, char *err, size_t errlen)
+identity_of(json_t *req, struct rule_identity *id, struct principal *who,
+    const char **groups, size_t max, char *err, size_t errlen)
 {
 	memset(id, 0, sizeof *id);
+	if (principal_read(req, who, err, errlen) != 0)
+		return -1;
+	id->who = who;
 	static const char *const keys[] = { "user", "connection", "role" };
 	const char **dst[] = { &id->user, &id->connection, &id->role };
 	for (int i = 0; i < 3; i++) {
@@ -748,34 +762,20 @@ logd_append(void *ctx, json_t *record, char *err, size_t errlen)
 }
 
 static int
-may_decide(json_t *e, const char *user, json_t *groups)
+may_see(json_t *e, const struct review_party *by)
 {
-	size_t i, j;
-	json_t *a, *g;
-	if (strcmp(json_string_value(json_object_get(e, "user")), user) == 0)
-		return 0;
-	json_array_foreach(json_object_get(e, "approvers"), i, a)
-		json_array_foreach(groups, j, g)
-			if (json_equal(a, g))
-				return 1;
-	return 0;
-}
-
-static int
-may_see(json_t *e, const char *user, json_t *groups)
-{
-	return strcmp(json_string_value(json_object_get(e, "user")), user) == 0 ||
-	    may_decide(e, user, groups);
+	return strcmp(json_string_value(json_object_get(e, "user")), by->user) == 0 ||
+	    review_may_decide(e, by, NULL, 0);
 }
 
 static json_t *
-entry_view(json_t *e, const char *user, json_t *groups)
+entry_view(json_t *e, const struct review_party *by)
 {
 	json_t *v = json_deep_copy(e);
 	json_object_del(v, "unaudited");
 	json_object_set_new(v, "can_decide", json_boolean(
 	    strcmp(json_string_value(json_object_get(e, "status")), "pending") == 0 &&
-	    may_decide(e, user, groups)));
+	    review_may_decide(e, by, NULL, 0)));
 	return v;
 }
 

@@ -56,7 +56,8 @@ static int
 is_mask_word(const char *w)
 {
 	static const char *const words[] = { "style", "keep", "detect", "exempt",
-		"groups", "detectors", "approvers", "approvals", "timeout-s", NULL };
+		"groups", "detectors", "approvers", "approvals", "timeout-s",
+		"principal", "actors", NULL };
 	for (int i = 0; words[i] != NULL; i++)
 		if (strcmp(w, words[i]) == 0)
 			return 1;
@@ -101,6 +102,7 @@ line_free(struct mask_line *m)
 	conf_list_free(&m->detectors);
 	conf_list_free(&m->groups);
 	conf_list_free(&m->exempt);
+	principal_cond_free(&m->who);
 }
 
 void
@@ -163,6 +165,11 @@ options_parse(struct lp *p, int i, struct mask_line *m)
 				return lerr(p, "mask: %s: missing value", w);
 			if (list_parse(p, dst, i + 1, j) != 0)
 				return -1;
+		} else if (principal_cond_word(w) && !p->w.quoted[i]) {
+			char err[300];
+			if (principal_cond_parse(&m->who, tok, p->w.quoted, i, j, err,
+			    sizeof err) != 0)
+				return lerr(p, "mask: %s", err);
 		} else {
 			return lerr(p, "mask: unexpected \"%s\"", w);
 		}
@@ -224,6 +231,9 @@ predicates_parse(struct lp *p, int lineno, long default_timeout_s)
 				return lerr(p, "mask predicates: approvers: missing value");
 			if (list_parse(p, &mp->approvers, i + 1, j) != 0)
 				return -1;
+			if (conf_list_match(&mp->approvers, "self"))
+				return lerr(p, "mask predicates: approvers self belongs to "
+				    "rule and access lines");
 		} else if (strcmp(w, "approvals") == 0 && j == i + 2) {
 			if (count_parse(p, "approvals", tok[i + 1], 1, 100,
 			    &mp->approvals) != 0)
@@ -423,10 +433,12 @@ mask_predicates_name(enum mask_predicates p)
 
 int
 mask_line_applies(const struct mask_line *m, const char *const *groups,
-    size_t ngroups)
+    size_t ngroups, const struct principal *who)
 {
 	if (groups == NULL || m->kind == MASK_LINE_REGEX)
 		return 1;
+	if (!principal_cond_match(&m->who, who))
+		return 0;
 	int in_groups = m->groups.n == 0;
 	for (size_t g = 0; g < ngroups; g++) {
 		if (conf_list_match(&m->exempt, groups[g]))
@@ -465,7 +477,7 @@ action_json(const struct mask_line *m)
 
 int
 mask_policy_json(const struct mask_policy *mp, const char *const *groups,
-    size_t ngroups, json_t **out)
+    size_t ngroups, const struct principal *who, json_t **out)
 {
 	*out = NULL;
 	json_t *r = json_object(), *cols = json_array(), *pats = json_array(),
@@ -474,7 +486,7 @@ mask_policy_json(const struct mask_policy *mp, const char *const *groups,
 	json_t *detect = NULL;
 	for (size_t i = 0; !bad && i < mp->nlines; i++) {
 		const struct mask_line *m = &mp->lines[i];
-		if (!mask_line_applies(m, groups, ngroups))
+		if (!mask_line_applies(m, groups, ngroups, who))
 			continue;
 		switch (m->kind) {
 		case MASK_LINE_COLUMN:

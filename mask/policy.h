@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "principal.h"
 
 #include "mask/mask.h"
 
@@ -32,6 +33,7 @@ struct mask_line {
 	char *scope;		/* detect: "all-text" or "columns" */
 	struct conf_list detectors;
 	struct conf_list groups, exempt;
+	struct principal_cond who;	/* principal, actors */
 	int line;
 };
 
@@ -74,15 +76,16 @@ enum mask_predicates mask_policy_predicates(const struct mask_policy *mp);
 const char *mask_mode_name(enum mask_mode m);
 const char *mask_predicates_name(enum mask_predicates p);
 
-/* Whether a line applies to someone in these groups: its groups (when
- * given) include one of them and none is exempt. groups NULL: every line
- * applies (ngroups ignored). */
+/* Whether a line applies to someone in these groups, as who (NULL: a
+ * person with no actor): its groups (when given) include one of them,
+ * none is exempt, and who meets its principal and actors conditions.
+ * groups NULL: every line applies (ngroups and who ignored). */
 int mask_line_applies(const struct mask_line *m, const char *const *groups,
-    size_t ngroups);
-/* The rules JSON of mask/mask.h for someone in groups (groups NULL: every
- * line), with "mode" always present. *out is NULL when nothing is masked
- * for them. Returns 0, or -1 out of memory. */
+    size_t ngroups, const struct principal *who);
+/* The rules JSON of mask/mask.h for someone in groups, as who (groups
+ * NULL: every line), with "mode" always present. *out is NULL when
+ * nothing is masked for them. Returns 0, or -1 out of memory. */
 int mask_policy_json(const struct mask_policy *mp, const char *const *groups,
-    size_t ngroups, json_t **out);
+    size_t ngroups, const struct principal *who, json_t **out);
 
 #endif

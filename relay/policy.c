@@ -69,6 +69,8 @@ policy_free(struct policy *p)
 	p->functions = NULL;
 	json_decref(p->groups);
 	p->groups = NULL;
+	json_decref(p->actor);
+	p->actor = NULL;
 }
 
 uint64_t
@@ -107,9 +109,17 @@ call(struct policy *p, json_t *req, json_t **reply, int timeout_ms, size_t max_l
 static json_t *
 request(struct policy *p, const char *op)
 {
-	return json_pack("{s:i, s:s, s:s, s:O, s:s, s:s, s:s}", "v", PGWARD_IPC_VERSION,
-	    "op", op, "user", p->user, "groups", p->groups, "connection", p->connection,
-	    "role", p->role, "session", p->session ? p->session : "");
+	json_t *r = json_pack("{s:i, s:s, s:s, s:O, s:s, s:s, s:s, s:s, s:s*}", "v",
+	    PGWARD_IPC_VERSION, "op", op, "user", p->user, "groups", p->groups,
+	    "connection", p->connection, "role", p->role, "session",
+	    p->session ? p->session : "", "principal", p->principal ? p->principal :
+	    "person", "client_id", p->client_id);
+	/* No chain (out of memory) is no request: never ask as someone else. */
+	if (r != NULL && (p->actor == NULL || json_object_set(r, "actor", p->actor) != 0)) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
 }
 
 static void

@@ -42,6 +42,11 @@ struct policy {
 	const char *connection;
 	const char *role;
 	const char *session;
+	/* who acts (docs/filter-protocol.md): "person" or "agent", the actor
+	 * chain (owned, an array) and the OAuth client (NULL: none) */
+	const char *principal;
+	json_t *actor;
+	const char *client_id;
 	uint64_t lookups;
 	uint64_t hits;
 	/* From the last connect decision: rows of results to record per

@@ -176,6 +176,9 @@ authorize_with_policy(struct relay_session *s)
 	s->policy_on = 1;
 	p->user = s->id.user;
 	p->groups = relay_identity_groups(&s->id);
+	p->principal = relay_identity_principal(&s->id);
+	p->actor = relay_identity_actor_json(&s->id);
+	p->client_id = s->id.client_id;
 	p->connection = s->connection;
 	p->role = s->role;
 	p->session = s->session_id;

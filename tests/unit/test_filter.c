@@ -115,8 +115,12 @@ groups_of(const char *g)
 static struct review_requester
 alice_req(json_t *g)
 {
-	return (struct review_requester){ "alice", g, "s-1", "shop", "app_write" };
+	return (struct review_requester){ { "alice", g, NULL, NULL }, "s-1", "shop",
+		"app_write" };
 }
+
+/* An approver in person. */
+#define BY(u, g) (&(struct review_party){ (u), (g), NULL, NULL })
 
 START_TEST(review_state_machine)
 {
@@ -146,34 +150,34 @@ START_TEST(review_state_machine)
 	ck_assert_str_eq(json_string_value(json_object_get(rec, "rule")), "ddl");
 
 	/* not an approver */
-	ck_assert_int_eq(review_decide(&s, id, "eve", eng, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert_int_eq(review_decide(&s, id, BY("eve", eng), 1, T0 + 1, err, sizeof err), -1);
 	ck_assert(strstr(err, "not an approver") != NULL);
 	/* self-approval, even when in the approver group */
 	json_t *both = json_pack("[s, s]", "analysts", "leads");
-	ck_assert_int_eq(review_decide(&s, id, "alice", both, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert_int_eq(review_decide(&s, id, BY("alice", both), 1, T0 + 1, err, sizeof err), -1);
 	ck_assert(strstr(err, "own request") != NULL);
 	/* an approval that cannot be audited changes nothing */
 	a.fail = 1;
-	ck_assert_int_eq(review_decide(&s, id, "bob", leads, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert_int_eq(review_decide(&s, id, BY("bob", leads), 1, T0 + 1, err, sizeof err), -1);
 	ck_assert(strstr(err, "audit log") != NULL);
 	ck_assert_int_eq(json_array_size(json_object_get(review_get(&s, id), "by")), 0);
 	a.fail = 0;
 	/* N distinct approvers */
-	ck_assert_int_eq(review_decide(&s, id, "bob", leads, 1, T0 + 2, err, sizeof err), 0);
+	ck_assert_int_eq(review_decide(&s, id, BY("bob", leads), 1, T0 + 2, err, sizeof err), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id), "status")), "pending");
-	ck_assert_int_eq(review_decide(&s, id, "bob", leads, 1, T0 + 3, err, sizeof err), -1);
+	ck_assert_int_eq(review_decide(&s, id, BY("bob", leads), 1, T0 + 3, err, sizeof err), -1);
 	ck_assert(strstr(err, "already approved") != NULL);
-	ck_assert_int_eq(review_decide(&s, id, "dan", dba, 1, T0 + 4, err, sizeof err), 0);
+	ck_assert_int_eq(review_decide(&s, id, BY("dan", dba), 1, T0 + 4, err, sizeof err), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id), "status")), "approved");
 	ck_assert_str_eq(last_event(&a), "approved");
 	/* finished: no more decisions */
-	ck_assert_int_eq(review_decide(&s, id, "fay", dba, 0, T0 + 5, err, sizeof err), -1);
+	ck_assert_int_eq(review_decide(&s, id, BY("fay", dba), 0, T0 + 5, err, sizeof err), -1);
 
 	/* a denial ends a review at once */
 	r = review_create(&s, &who, "drop table u", rule, T0, err, sizeof err);
 	char id2[64];
 	snprintf(id2, sizeof id2, "%s", json_string_value(json_object_get(r, "id")));
-	ck_assert_int_eq(review_decide(&s, id2, "dan", dba, 0, T0 + 1, err, sizeof err), 0);
+	ck_assert_int_eq(review_decide(&s, id2, BY("dan", dba), 0, T0 + 1, err, sizeof err), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id2), "status")), "denied");
 	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id2), "denied_by")), "dan");
 
@@ -184,7 +188,7 @@ START_TEST(review_state_machine)
 	ck_assert_int_eq(review_cancel(&s, id3, T0 + 1, err, sizeof err), 0);
 	ck_assert_str_eq(last_event(&a), "cancelled");
 	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id3), "status")), "cancelled");
-	ck_assert_int_eq(review_decide(&s, id3, "dan", dba, 1, T0 + 2, err, sizeof err), -1);
+	ck_assert_int_eq(review_decide(&s, id3, BY("dan", dba), 1, T0 + 2, err, sizeof err), -1);
 
 	/* creation that cannot be audited fails closed */
 	a.fail = 1;
@@ -222,7 +226,7 @@ START_TEST(review_expiry_and_persistence)
 	char id1[64], id2[64];
 	snprintf(id1, sizeof id1, "%s", json_string_value(json_object_get(r1, "id")));
 	snprintf(id2, sizeof id2, "%s", json_string_value(json_object_get(r2, "id")));
-	ck_assert_int_eq(review_decide(&s, id2, "bob", leads, 1, T0 + 51, err, sizeof err), 0);
+	ck_assert_int_eq(review_decide(&s, id2, BY("bob", leads), 1, T0 + 51, err, sizeof err), 0);
 	review_store_close(&s);
 
 	/* reopened from the state file: both still there */
@@ -237,7 +241,7 @@ START_TEST(review_expiry_and_persistence)
 	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id2), "status")),
 	    "approved");
 	/* expiry at the deadline: approvals are refused, the tick audits it */
-	ck_assert_int_eq(review_decide(&s, id1, "bob", leads, 1, T0 + 60, err, sizeof err), -1);
+	ck_assert_int_eq(review_decide(&s, id1, BY("bob", leads), 1, T0 + 60, err, sizeof err), -1);
 	ck_assert(strstr(err, "expired") != NULL);
 	ck_assert_int_gt(review_store_tick(&s, T0 + 60), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(review_get(&s, id1), "status")),
@@ -300,20 +304,21 @@ START_TEST(grants_expire)
 	    "requestable-by analysts approvers leads max-duration-s 600\n", "t", 300);
 	ck_assert_ptr_null(pr.error);
 	json_t *ag = groups_of("analysts"), *leads = groups_of("leads");
-	json_t *e = access_create(&s, "alice", ag, "shop", "app_write", 100, "incident 42",
+	struct review_requester rq = { { "alice", ag, NULL, NULL }, NULL, "shop", "app_write" };
+	json_t *e = access_create(&s, &rq, 100, "incident 42",
 	    &pr.policy->access[0], 3600, T0, err, sizeof err);
 	ck_assert_msg(e != NULL, "%s", err);
 	char id[64];
 	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(e, "id")));
 	ck_assert_str_eq(last_event(&a), "requested");
-	ck_assert_ptr_null(access_active(&s, "alice", "shop", "app_write", T0 + 1));
-	ck_assert_int_eq(access_decide(&s, id, "alice", leads, 1, T0 + 1, err, sizeof err), -1);
-	ck_assert_int_eq(access_decide(&s, id, "bob", ag, 1, T0 + 1, err, sizeof err), -1);
-	ck_assert_int_eq(access_decide(&s, id, "bob", leads, 1, T0 + 10, err, sizeof err), 0);
+	ck_assert_ptr_null(access_active(&s, "alice", NULL, "shop", "app_write", T0 + 1));
+	ck_assert_int_eq(access_decide(&s, id, BY("alice", leads), 1, T0 + 1, err, sizeof err), -1);
+	ck_assert_int_eq(access_decide(&s, id, BY("bob", ag), 1, T0 + 1, err, sizeof err), -1);
+	ck_assert_int_eq(access_decide(&s, id, BY("bob", leads), 1, T0 + 10, err, sizeof err), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(access_get(&s, id), "status")), "granted");
-	ck_assert_str_eq(access_active(&s, "alice", "shop", "app_write", T0 + 11), id);
-	ck_assert_ptr_null(access_active(&s, "alice", "shop", "app_read", T0 + 11));
-	ck_assert_ptr_null(access_active(&s, "bob", "shop", "app_write", T0 + 11));
+	ck_assert_str_eq(access_active(&s, "alice", NULL, "shop", "app_write", T0 + 11), id);
+	ck_assert_ptr_null(access_active(&s, "alice", NULL, "shop", "app_read", T0 + 11));
+	ck_assert_ptr_null(access_active(&s, "bob", NULL, "shop", "app_write", T0 + 11));
 	review_store_close(&s);
 	/* the grant survives a restart, then ends by itself */
 	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0 + 20, &dropped, err,
@@ -321,19 +326,19 @@ START_TEST(grants_expire)
 	json_decref(dropped);
 	s.audit = fake_append;
 	s.audit_ctx = &a;
-	ck_assert_str_eq(access_active(&s, "alice", "shop", "app_write", T0 + 109), id);
-	ck_assert_ptr_null(access_active(&s, "alice", "shop", "app_write", T0 + 110));
+	ck_assert_str_eq(access_active(&s, "alice", NULL, "shop", "app_write", T0 + 109), id);
+	ck_assert_ptr_null(access_active(&s, "alice", NULL, "shop", "app_write", T0 + 110));
 	review_store_tick(&s, T0 + 110);
 	ck_assert_str_eq(json_string_value(json_object_get(access_get(&s, id), "status")), "ended");
 	ck_assert_str_eq(last_event(&a), "expired");
 	/* an expiry that cannot be audited yet is retried at the next tick */
-	e = access_create(&s, "alice", ag, "shop", "app_write", 5, "x",
+	e = access_create(&s, &rq, 5, "x",
 	    &pr.policy->access[0], 3600, T0 + 110, err, sizeof err);
 	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(e, "id")));
-	ck_assert_int_eq(access_decide(&s, id, "bob", leads, 1, T0 + 110, err, sizeof err), 0);
+	ck_assert_int_eq(access_decide(&s, id, BY("bob", leads), 1, T0 + 110, err, sizeof err), 0);
 	a.fail = 1;
 	review_store_tick(&s, T0 + 200);
-	ck_assert_ptr_null(access_active(&s, "alice", "shop", "app_write", T0 + 200));
+	ck_assert_ptr_null(access_active(&s, "alice", NULL, "shop", "app_write", T0 + 200));
 	size_t n = json_array_size(a.records);
 	a.fail = 0;
 	review_store_tick(&s, T0 + 201);
@@ -890,7 +895,7 @@ decide(const char *policy_text, const char *user, const char *group,
 	struct rules_result pr = rules_parse(policy_text, "p.conf", 300);
 	ck_assert_msg(pr.error == NULL, "%s", pr.error);
 	const char *gl[1] = { group };
-	struct rule_identity id = { user, gl, 1, "shop", "app" };
+	struct rule_identity id = { user, gl, 1, "shop", "app", NULL };
 	json_t *rel = relations ? json_loads(relations, 0, NULL) : NULL;
 	struct rule_decision d;
 	json_t *r = filter_decide(pr.policy, facts_of_sql, facts_result_free, &id, sql,
@@ -1086,6 +1091,414 @@ START_TEST(max_rows)
 }
 END_TEST
 
+/* ---- policy on the pair: principal and actors (docs/policy.md) ---- */
+
+/* bob in person; bob with ci-bot (client pgward-ci) acting, then
+ * deploy-svc; svc-etl, a client-credentials agent of client etl. */
+static const struct principal in_person = { 0, 0, NULL, NULL, NULL };
+static const struct principal via_ci = { 0, 2, "ci-bot", "ci-app", "pgward-ci" };
+static const struct principal machine = { 1, 0, NULL, NULL, "etl" };
+
+static const char *
+pair_decide(const struct rules *p, const struct principal *who, const char *fact)
+{
+	static char out[160];
+	const char *g[] = { "engineers" };
+	struct rule_identity id = { "bob", g, 1, "shop", "app", who };
+	json_t *f = json_loads(fact, 0, NULL);
+	ck_assert_ptr_nonnull(f);
+	struct rule_decision d = rules_decide_fact(p, &id, f);
+	snprintf(out, sizeof out, "%s %s", rules_action_name(d.action), d.rule);
+	json_decref(f);
+	return out;
+}
+
+START_TEST(pair_rule_conditions)
+{
+	struct rules_result r = rules_parse("default deny\n"
+	    "rule machines-read\n principal agent\n kind select\n action allow\n"
+	    "rule no-agent\n actors none\n principal person\n action allow\n"
+	    "rule ci-reads\n actors ci-*\n kind select\n action allow\n"
+	    "rule by-client\n actors pgward-ci\n kind insert\n action allow\n"
+	    "rule by-actor-client\n actors ci-app\n kind update\n action allow\n"
+	    "rule inner-actor\n actors deploy-svc\n action allow\n"
+	    "rule agent-writes\n actors any\n kind delete\n action deny\n"
+	    "rule anyone\n kind delete,truncate\n action allow\n", "p", 300);
+	ck_assert_msg(r.error == NULL, "%s", r.error);
+	const char *sel = "{\"kind\":\"select\"}", *ins = "{\"kind\":\"insert\"}",
+	    *upd = "{\"kind\":\"update\"}", *del = "{\"kind\":\"delete\"}",
+	    *trunc = "{\"kind\":\"truncate\"}", *ddl = "{\"kind\":\"ddl\"}";
+	/* principal agent: only the machine identity */
+	ck_assert_str_eq(pair_decide(r.policy, &machine, sel), "allow machines-read");
+	ck_assert_str_eq(pair_decide(r.policy, &via_ci, sel), "allow ci-reads");
+	/* actors none + principal person: a person in person; NULL is the same */
+	ck_assert_str_eq(pair_decide(r.policy, &in_person, ddl), "allow no-agent");
+	ck_assert_str_eq(pair_decide(r.policy, NULL, ddl), "allow no-agent");
+	ck_assert_str_eq(pair_decide(r.policy, &machine, ddl), "deny default");
+	/* LIST: the outermost actor's sub, its client_id, the token's client_id */
+	ck_assert_str_eq(pair_decide(r.policy, &via_ci, ins), "allow by-client");
+	ck_assert_str_eq(pair_decide(r.policy, &via_ci, upd), "allow by-actor-client");
+	/* nested actors are for the record: deploy-svc authorizes nothing */
+	ck_assert_str_eq(pair_decide(r.policy, &via_ci, ddl), "deny default");
+	/* LIST needs an actor: the machine's own client_id does not match it */
+	const struct principal m2 = { 1, 0, NULL, NULL, "pgward-ci" };
+	ck_assert_str_eq(pair_decide(r.policy, &m2, ins), "deny default");
+	/* actors any; a rule without the conditions matches regardless */
+	ck_assert_str_eq(pair_decide(r.policy, &via_ci, del), "deny agent-writes");
+	ck_assert_str_eq(pair_decide(r.policy, &machine, del), "allow anyone");
+	ck_assert_str_eq(pair_decide(r.policy, &via_ci, trunc), "allow anyone");
+	ck_assert_str_eq(pair_decide(r.policy, &machine, trunc), "allow anyone");
+	rules_result_free(r);
+
+	static const char *const bad[][2] = {
+		{ "rule a\n principal robot\n action allow\n", "principal: expected person or agent" },
+		{ "rule a\n principal person agent\n action allow\n", "principal: expected person or agent" },
+		{ "rule a\n principal person\n principal agent\n action allow\n", "duplicate" },
+		{ "rule a\n actors none,ci-bot\n action allow\n", "actors: none stands alone" },
+		{ "rule a\n actors any ci-bot\n action allow\n", "actors: any stands alone" },
+		{ "rule a\n actors\n action allow\n", "missing value" },
+		{ "rule a\n action review\n approvers self,leads\n", "self stands alone" },
+		{ "rule a\n action review\n approvers self\n approvals 2\n", "approvals must be 1" },
+		{ "connect shop app groups g principal nobody\n", "principal: expected" },
+		{ "connect shop app principal person\n", "name groups or users" },
+		{ "record shop app rows 5 groups g actors\n", "actors: missing value" },
+		{ "access shop app requestable-by g approvers self approvals 2 max-duration-s 60\n",
+		  "approvals must be 1" },
+		{ "access shop app requestable-by g approvers self,x max-duration-s 60\n",
+		  "self stands alone" },
+		{ "mask column public.t.c style redact principal any\n", "principal: expected" },
+		{ "mask column public.t.c style redact actors none actors any\n", "duplicate" },
+		{ "mask predicates review approvers self\n", "approvers self belongs to rule" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char text[400];
+		snprintf(text, sizeof text, "default deny\n%s", bad[i][0]);
+		r = rules_parse(text, "p", 300);
+		ck_assert_msg(r.error != NULL && strstr(r.error, bad[i][1]) != NULL,
+		    "%s: %s", bad[i][0], r.error ? r.error : "accepted");
+		rules_result_free(r);
+	}
+}
+END_TEST
+
+START_TEST(pair_connect_record_mask_lines)
+{
+	struct rules_result r = rules_parse("default deny\n"
+	    "connect shop app_write groups engineers principal person actors none\n"
+	    "connect shop app_read groups engineers,agents actors any\n"
+	    "connect shop app_read groups agents principal agent\n"
+	    "record shop app_read rows 5 groups engineers actors ci-*\n"
+	    "record shop app_read rows 2 groups engineers,agents\n"
+	    "mask column public.customers.email style redact actors any\n"
+	    "mask column public.customers.phone style redact principal agent\n"
+	    "mask column public.customers.name style redact\n", "p", 300);
+	ck_assert_msg(r.error == NULL, "%s", r.error);
+	const char *eng[] = { "engineers" }, *agents[] = { "agents" };
+	struct rule_identity bob = { "bob", eng, 1, "shop", "app_write", &in_person };
+	ck_assert_int_eq(rules_connect_find(r.policy, &bob)->line, 2);
+	bob.who = NULL;		/* an older relay: a person with no actor */
+	ck_assert_int_eq(rules_connect_find(r.policy, &bob)->line, 2);
+	bob.who = &via_ci;
+	ck_assert_ptr_null(rules_connect_find(r.policy, &bob));
+	bob.role = "app_read";
+	ck_assert_int_eq(rules_connect_find(r.policy, &bob)->line, 3);
+	ck_assert_int_eq(rules_record_rows(r.policy, &bob), 5);
+	bob.who = &in_person;
+	ck_assert_ptr_null(rules_connect_find(r.policy, &bob));
+	struct rule_identity etl = { "svc-etl", agents, 1, "shop", "app_write", &machine };
+	ck_assert_ptr_null(rules_connect_find(r.policy, &etl));
+	etl.role = "app_read";
+	ck_assert_int_eq(rules_connect_find(r.policy, &etl)->line, 4);
+	ck_assert_int_eq(rules_record_rows(r.policy, &etl), 2);
+
+	/* mask lines: the columns masked for each */
+	const struct principal *whos[] = { &in_person, &via_ci, &machine };
+	const char *want[] = { "name", "email,name", "phone,name" };
+	for (int i = 0; i < 3; i++) {
+		struct rule_identity id = { "x", eng, 1, "shop", "app_read", whos[i] };
+		json_t *j;
+		ck_assert_int_eq(rules_mask_json(r.policy, &id, &j), 0);
+		ck_assert_ptr_nonnull(j);
+		char got[100] = "";
+		size_t k;
+		json_t *c;
+		json_array_foreach(json_object_get(j, "columns"), k, c)
+			snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s",
+			    k ? "," : "", json_string_value(json_object_get(c, "column")));
+		ck_assert_str_eq(got, want[i]);
+		json_decref(j);
+	}
+	/* every line, for provisioning */
+	json_t *all;
+	ck_assert_int_eq(rules_mask_json(r.policy, NULL, &all), 0);
+	ck_assert_int_eq(json_array_size(json_object_get(all, "columns")), 3);
+	json_decref(all);
+	rules_result_free(r);
+}
+END_TEST
+
+static json_t *
+claims_of(const char *principal, const char *actor, const char *client)
+{
+	json_t *o = json_pack("{s:s, s:s*}", "principal", principal, "client_id", client);
+	json_object_set_new(o, "actor", actor ? json_loads(actor, 0, NULL) : json_array());
+	return o;
+}
+
+START_TEST(pair_review_self)
+{
+	struct review_store s;
+	json_t *dropped;
+	struct fake_audit a = { json_array(), 0 };
+	char err[1024];
+	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0, &dropped, err,
+	    sizeof err), 0);
+	json_decref(dropped);
+	s.audit = fake_append;
+	s.audit_ctx = &a;
+	struct rules_result pr = rules_parse("default deny\nrule agent-writes\n actors any\n"
+	    " action review\n approvers self\n timeout-s 60\n", "t", 300);
+	ck_assert_msg(pr.error == NULL, "%s", pr.error);
+	const struct rule *rule = &pr.policy->rules[0];
+	ck_assert_int_eq(rule->approvers_self, 1);
+	json_t *eng = groups_of("engineers"), *leads = groups_of("leads");
+	json_t *cl_ci = claims_of("person", "[{\"sub\":\"ci-bot\",\"client_id\":\"ci-app\"},"
+	    "{\"sub\":\"deploy-svc\"}]", "pgward-ci");
+	struct principal p_ci;
+	ck_assert_int_eq(principal_read(cl_ci, &p_ci, err, sizeof err), 0);
+	ck_assert_str_eq(p_ci.actor_sub, "ci-bot");
+	ck_assert_int_eq(p_ci.nactors, 2);
+
+	/* nobody to approve: a person with no actor, an agent with no person */
+	struct review_requester rq = { { "bob", eng, &in_person, NULL }, "s-1", "shop", "app" };
+	ck_assert_ptr_null(review_create(&s, &rq, "delete from t", rule, T0, err, sizeof err));
+	ck_assert(strstr(err, "no agent acts for you") != NULL);
+	rq.p.who = &machine;
+	ck_assert_ptr_null(review_create(&s, &rq, "delete from t", rule, T0, err, sizeof err));
+	ck_assert(strstr(err, "no person behind it") != NULL);
+
+	rq.p.who = &p_ci;
+	rq.p.claims = cl_ci;
+	json_t *r = review_create(&s, &rq, "delete from t where id = 1", rule, T0, err, sizeof err);
+	ck_assert_msg(r != NULL, "%s", err);
+	char id[64];
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
+	ck_assert(json_is_true(json_object_get(r, "self")));
+	/* the record carries the whole chain and the client */
+	json_t *rec = json_array_get(a.records, json_array_size(a.records) - 1);
+	ck_assert_str_eq(str(rec, "event"), "created");
+	ck_assert_str_eq(str(rec, "principal"), "person");
+	ck_assert_str_eq(str(rec, "client_id"), "pgward-ci");
+	ck_assert_int_eq(json_array_size(json_object_get(rec, "actor")), 2);
+
+	/* another person, even an approver of groups: no */
+	struct review_party dan = { "dan", leads, &in_person, NULL };
+	ck_assert_int_eq(review_decide(&s, id, &dan, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert(strstr(err, "is for bob to approve") != NULL);
+	/* bob's agent (or any agent with bob's name): no */
+	struct review_party bob_agent = { "bob", eng, &p_ci, cl_ci };
+	ck_assert_int_eq(review_decide(&s, id, &bob_agent, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert(strstr(err, "an agent cannot approve for its person") != NULL);
+	struct review_party bob_machine = { "bob", eng, &machine, NULL };
+	ck_assert_int_eq(review_decide(&s, id, &bob_machine, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert(strstr(err, "an agent cannot approve") != NULL);
+	ck_assert_int_eq(review_may_decide(review_get(&s, id), &bob_agent, NULL, 0), 0);
+	/* bob in person: yes */
+	json_t *cl_bob = claims_of("person", NULL, NULL);
+	struct review_party bob = { "bob", eng, &in_person, cl_bob };
+	ck_assert_int_eq(review_may_decide(review_get(&s, id), &bob, NULL, 0), 1);
+	ck_assert_int_eq(review_decide(&s, id, &bob, 1, T0 + 2, err, sizeof err), 0);
+	ck_assert_str_eq(str(review_get(&s, id), "status"), "approved");
+	rec = json_array_get(a.records, json_array_size(a.records) - 1);
+	ck_assert_str_eq(str(rec, "event"), "approved");
+	ck_assert_str_eq(str(rec, "by"), "bob");
+	ck_assert_str_eq(str(rec, "by_principal"), "person");
+	ck_assert_int_eq(json_array_size(json_object_get(rec, "by_actor")), 0);
+	ck_assert_int_eq(json_array_size(json_object_get(rec, "actor")), 2);
+
+	/* an ordinary review keeps the own-approval ban, for the person too */
+	rules_result_free(pr);
+	const struct rule *plain = review_rule(&pr, 1);
+	r = review_create(&s, &rq, "create table t2 (a int)", plain, T0, err, sizeof err);
+	ck_assert_msg(r != NULL, "%s", err);
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
+	struct review_party bob_lead = { "bob", leads, &in_person, cl_bob };
+	ck_assert_int_eq(review_decide(&s, id, &bob_lead, 1, T0 + 1, err, sizeof err), -1);
+	ck_assert(strstr(err, "your own request") != NULL);
+	ck_assert_int_eq(review_decide(&s, id, &dan, 1, T0 + 1, err, sizeof err), 0);
+	rules_result_free(pr);
+	json_decref(cl_bob);
+	json_decref(cl_ci);
+	json_decref(eng);
+	json_decref(leads);
+	json_decref(a.records);
+	review_store_close(&s);
+}
+END_TEST
+
+START_TEST(pair_access_self)
+{
+	struct review_store s;
+	json_t *dropped;
+	struct fake_audit a = { json_array(), 0 };
+	char err[1024];
+	ck_assert_int_eq(review_store_open(&s, state_dir, 600, T0, &dropped, err,
+	    sizeof err), 0);
+	json_decref(dropped);
+	s.audit = fake_append;
+	s.audit_ctx = &a;
+	struct rules_result pr = rules_parse("default deny\n"
+	    "access shop app_write requestable-by engineers actors any approvers self "
+	    "max-duration-s 600\n"
+	    "access shop app_write requestable-by engineers principal person actors none "
+	    "approvers leads max-duration-s 600\n", "t", 300);
+	ck_assert_msg(pr.error == NULL, "%s", pr.error);
+	const char *g[] = { "engineers" };
+	struct rule_identity id = { "bob", g, 1, "shop", "app_write", &via_ci };
+	const struct rule_access *ac = rules_access_find(pr.policy, &id, "shop", "app_write");
+	ck_assert_int_eq(ac->line, 2);
+	ck_assert_int_eq(ac->approvers_self, 1);
+	id.who = &in_person;
+	ck_assert_int_eq(rules_access_find(pr.policy, &id, "shop", "app_write")->line, 3);
+	id.who = &machine;
+	ck_assert_ptr_null(rules_access_find(pr.policy, &id, "shop", "app_write"));
+
+	json_t *eng = groups_of("engineers");
+	json_t *cl_ci = claims_of("person", "[{\"sub\":\"ci-bot\"}]", NULL);
+	struct principal p_ci;
+	ck_assert_int_eq(principal_read(cl_ci, &p_ci, err, sizeof err), 0);
+	struct review_requester rq = { { "bob", eng, &p_ci, cl_ci }, NULL, "shop", "app_write" };
+	json_t *e = access_create(&s, &rq, 100, "deploy", ac, 3600, T0, err, sizeof err);
+	ck_assert_msg(e != NULL, "%s", err);
+	char aid[64];
+	snprintf(aid, sizeof aid, "%s", str(e, "id"));
+	ck_assert_str_eq(str(json_array_get(a.records, json_array_size(a.records) - 1),
+	    "principal"), "person");
+	struct review_party agent = { "bob", eng, &p_ci, cl_ci };
+	ck_assert_int_eq(access_decide(&s, aid, &agent, 1, T0 + 1, err, sizeof err), -1);
+	struct review_party dan = { "dan", groups_of("leads"), &in_person, NULL };
+	ck_assert_int_eq(access_decide(&s, aid, &dan, 1, T0 + 1, err, sizeof err), -1);
+	json_decref(dan.groups);
+	struct review_party bob = { "bob", eng, &in_person, NULL };
+	ck_assert_int_eq(access_decide(&s, aid, &bob, 1, T0 + 2, err, sizeof err), 0);
+	ck_assert_str_eq(str(access_get(&s, aid), "status"), "granted");
+	/* the grant admits the pair that asked: bob with ci-bot, not bob alone */
+	ck_assert_str_eq(access_active(&s, "bob", &p_ci, "shop", "app_write", T0 + 3), aid);
+	ck_assert_ptr_null(access_active(&s, "bob", &in_person, "shop", "app_write", T0 + 3));
+	ck_assert_ptr_null(access_active(&s, "bob", NULL, "shop", "app_write", T0 + 3));
+	const struct principal other = { 0, 1, "other-bot", NULL, NULL };
+	ck_assert_ptr_null(access_active(&s, "bob", &other, "shop", "app_write", T0 + 3));
+	/* approvers self for someone no agent acts for: refused */
+	rq.p.who = &in_person;
+	rq.p.claims = NULL;
+	ck_assert_ptr_null(access_create(&s, &rq, 100, "x", ac, 3600, T0, err, sizeof err));
+	rules_result_free(pr);
+	json_decref(cl_ci);
+	json_decref(eng);
+	json_decref(a.records);
+	review_store_close(&s);
+}
+END_TEST
+
+static json_t *
+fake_verify_pair(void *ctx, const char *token, char *err, size_t errlen)
+{
+	if (strcmp(token, "tok-bob-agent") == 0)
+		return json_pack("{s:s, s:[s], s:s, s:[{s:s}], s:s}", "user", "bob",
+		    "groups", "engineers", "principal", "person", "actor", "sub", "ci-bot",
+		    "client_id", "pgward-ci");
+	if (strcmp(token, "tok-bob-bad") == 0)
+		return json_pack("{s:s, s:[s], s:s}", "user", "bob", "groups", "engineers",
+		    "principal", "robot");
+	if (strcmp(token, "tok-bob-person") == 0)
+		return json_pack("{s:s, s:[s], s:s, s:[]}", "user", "bob", "groups",
+		    "engineers", "principal", "person", "actor");
+	return fake_verify(ctx, token, err, errlen);
+}
+
+START_TEST(pair_service)
+{
+	write_file(policy_path, "default deny\n"
+	    "connect shop app groups engineers principal person\n"
+	    "rule agents-read\n actors any\n kind select\n action allow\n"
+	    "rule agent-writes\n actors any\n kind insert,update,delete\n action review\n"
+	    " approvers self\n"
+	    "rule people\n principal person\n actors none\n action allow\n");
+	struct filter_service s;
+	svc_audit.records = json_array();
+	svc_audit.fail = 0;
+	svc_open(&s, T0);
+	s.verify = fake_verify_pair;
+	/* an older relay: a person with no actor */
+	json_t *r = call(&s, "{s:s, s:s, s:[s], s:s, s:s, s:s}", "op", "decide", "user",
+	    "bob", "groups", "engineers", "connection", "shop", "role", "app", "sql",
+	    "delete from t where id = 1");
+	ck_assert_str_eq(str(r, "rule"), "people");
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:[s], s:s, s:s, s:[], s:s}", "op", "connect",
+	    "user", "svc", "groups", "engineers", "connection", "shop", "role", "app",
+	    "actor", "principal", "agent");
+	ck_assert_str_eq(str(r, "decision"), "deny");
+	json_decref(r);
+	/* malformed: an error reply */
+	r = call(&s, "{s:s, s:s, s:[s], s:s, s:s, s:s}", "op", "connect", "user",
+	    "bob", "groups", "engineers", "connection", "shop", "role", "app",
+	    "principal", "robot");
+	ck_assert(json_is_false(json_object_get(r, "ok")));
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:[s], s:s, s:s, s:[s]}", "op", "connect", "user",
+	    "bob", "groups", "engineers", "connection", "shop", "role", "app",
+	    "actor", "ci-bot");
+	ck_assert(json_is_false(json_object_get(r, "ok")));
+	json_decref(r);
+	/* bob's agent: reads, and its write waits for bob */
+	const char *fmt = "{s:s, s:s, s:[s], s:s, s:s, s:s, s:s, s:[{s:s}], s:s, s:s}";
+	r = call(&s, fmt, "op", "decide", "user", "bob", "groups", "engineers",
+	    "connection", "shop", "role", "app", "session", "s9", "principal", "person",
+	    "actor", "sub", "ci-bot", "client_id", "pgward-ci", "sql", "select 1");
+	ck_assert_str_eq(str(r, "rule"), "agents-read");
+	json_decref(r);
+	r = call(&s, fmt, "op", "decide", "user", "bob", "groups", "engineers",
+	    "connection", "shop", "role", "app", "session", "s9", "principal", "person",
+	    "actor", "sub", "ci-bot", "client_id", "pgward-ci", "sql",
+	    "update t set a = 1 where id = 2");
+	ck_assert_str_eq(str(r, "decision"), "review");
+	char id[64];
+	snprintf(id, sizeof id, "%s", str(json_object_get(r, "review"), "id"));
+	json_decref(r);
+	json_t *rec = json_array_get(svc_audit.records, json_array_size(svc_audit.records) - 1);
+	ck_assert_str_eq(str(rec, "client_id"), "pgward-ci");
+	ck_assert_str_eq(str(json_array_get(json_object_get(rec, "actor"), 0), "sub"), "ci-bot");
+	/* the agent's own token cannot approve; a malformed answer is refused */
+	r = call(&s, "{s:s, s:s, s:s}", "op", "review_approve", "token", "tok-bob-agent",
+	    "id", id);
+	ck_assert(strstr(str(r, "error"), "an agent cannot approve") != NULL);
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:s}", "op", "review_approve", "token", "tok-bob-bad",
+	    "id", id);
+	ck_assert(strstr(str(r, "error"), "malformed principal") != NULL);
+	json_decref(r);
+	/* dan sees nothing to decide; bob in person may, and does */
+	r = call(&s, "{s:s, s:s}", "op", "review_list", "token", "tok-dan");
+	ck_assert_int_eq(json_array_size(json_object_get(r, "reviews")), 0);
+	json_decref(r);
+	r = call(&s, "{s:s, s:s}", "op", "review_list", "token", "tok-bob-person");
+	ck_assert(json_is_true(json_object_get(json_array_get(json_object_get(r, "reviews"),
+	    0), "can_decide")));
+	json_decref(r);
+	r = call(&s, "{s:s, s:s, s:s}", "op", "review_approve", "token", "tok-bob-person",
+	    "id", id);
+	ck_assert_str_eq(str(r, "status"), "approved");
+	json_decref(r);
+	rec = json_array_get(svc_audit.records, json_array_size(svc_audit.records) - 1);
+	ck_assert_str_eq(str(rec, "by"), "bob");
+	ck_assert_int_eq(json_array_size(json_object_get(rec, "by_actor")), 0);
+	ck_assert_str_eq(str(json_array_get(json_object_get(rec, "actor"), 0), "sub"), "ci-bot");
+	filter_service_close(&s);
+	json_decref(svc_audit.records);
+}
+END_TEST
+
 static Suite *
 filter_suite(void)
 {
@@ -1104,6 +1517,11 @@ filter_suite(void)
 	tcase_add_test(t, decide_merge_and_views);
 	tcase_add_test(t, decide_masked_names_the_column);
 	tcase_add_test(t, max_rows);
+	tcase_add_test(t, pair_rule_conditions);
+	tcase_add_test(t, pair_connect_record_mask_lines);
+	tcase_add_test(t, pair_review_self);
+	tcase_add_test(t, pair_access_self);
+	tcase_add_test(t, pair_service);
 	suite_add_tcase(s, t);
 	return s;
 }

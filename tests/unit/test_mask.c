@@ -404,9 +404,9 @@ START_TEST(test_policy_narrowing)
 {
 	struct rules_result r;
 	struct rules *p = policy(POLICY, &r);
-	struct rule_identity ana = { "ann", g_ana, 1, "shop", "app" };
-	struct rule_identity pci = { "pia", g_pci, 2, "shop", "app" };
-	struct rule_identity eng = { "eve", g_eng, 1, "shop", "app" };
+	struct rule_identity ana = { "ann", g_ana, 1, "shop", "app", NULL };
+	struct rule_identity pci = { "pia", g_pci, 2, "shop", "app", NULL };
+	struct rule_identity eng = { "eve", g_eng, 1, "shop", "app", NULL };
 	json_t *j;
 	ck_assert_int_eq(rules_mask_json(p, &ana, &j), 0);
 	ck_assert_ptr_nonnull(j);
@@ -448,7 +448,7 @@ START_TEST(test_policy_mode)
 	struct rules_result r;
 	struct rules *p;
 	json_t *j;
-	struct rule_identity ana = { "ann", g_ana, 1, "shop", "app" };
+	struct rule_identity ana = { "ann", g_ana, 1, "shop", "app", NULL };
 	/* Database mode (the default): 3-part names and a style, named by line. */
 	policy_fails("default allow\nmask column customers.card style redact\n",
 	    "p.conf:2: mask column customers.card: mask mode database needs "
@@ -756,8 +756,8 @@ START_TEST(test_masked_predicate)
 {
 	struct rules_result r;
 	struct rules *p = policy(POLICY, &r);
-	struct rule_identity ana = { "ann", g_ana, 1, "shop", "app" };
-	struct rule_identity pci = { "pia", g_pci, 2, "shop", "app" };
+	struct rule_identity ana = { "ann", g_ana, 1, "shop", "app", NULL };
+	struct rule_identity pci = { "pia", g_pci, 2, "shop", "app", NULL };
 	json_t *facts = json_loads("[{\"kind\":\"select\",\"tables_read\":"
 	    "[\"customers\"]}]", 0, NULL);
 	json_t *other = json_loads("[{\"kind\":\"select\",\"tables_read\":"

@@ -35,8 +35,8 @@ fact(const char *j)
 
 static const char *eng[] = { "engineers" };
 static const char *ana[] = { "analysts", "x" };
-static const struct rule_identity bob = { "bob", eng, 1, "shop", "app_write" };
-static const struct rule_identity carol = { "carol", ana, 2, "shop", "app_read" };
+static const struct rule_identity bob = { "bob", eng, 1, "shop", "app_write", NULL };
+static const struct rule_identity carol = { "carol", ana, 2, "shop", "app_read", NULL };
 
 /* The decision for one fact, as "action rule". */
 static const char *
@@ -236,7 +236,7 @@ START_TEST(opaque_facts)
 	ck_assert_str_eq(decide1(p, &bob, "{\"kind\":\"do\",\"opaque\":true}"), "deny opq");
 	ck_assert_str_eq(decide1(p, &bob, "{\"kind\":\"do\",\"opaque\":false}"), "allow all-do");
 	const char *g[] = { "ops" };
-	struct rule_identity op = { "o", g, 1, "shop", "r" };
+	struct rule_identity op = { "o", g, 1, "shop", "r", NULL };
 	ck_assert_str_eq(decide1(p, &op, "{\"kind\":\"do\",\"opaque\":true}"), "allow ops");
 	rules_result_free(r);
 }
@@ -303,7 +303,7 @@ START_TEST(connect_and_access_lines)
 	const struct rules *p = r.policy;
 	ck_assert_ptr_nonnull(rules_connect_find(p, &carol));
 	ck_assert_ptr_null(rules_connect_find(p, &bob));	/* app_write */
-	const struct rule_identity alice = { "alice", NULL, 0, "any", "app_admin" };
+	const struct rule_identity alice = { "alice", NULL, 0, "any", "app_admin", NULL };
 	ck_assert_int_eq(rules_connect_find(p, &alice)->line, 3);
 	const struct rule_access *a = rules_access_find(p, &carol, "shop", "app_write");
 	ck_assert_ptr_nonnull(a);
