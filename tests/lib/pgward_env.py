@@ -128,11 +128,15 @@ def write_file(path, text, mode=0o644):
     return path
 
 
-def jwt_claims(token):
-    """Decode (without verifying) the payload of a JWT."""
-    payload = token.split(".")[1]
+def jwt_claims(token, part=1):
+    """Decode (without verifying) the payload of a JWT (part 0: the header)."""
+    payload = token.split(".")[part]
     payload += "=" * (-len(payload) % 4)
     return json.loads(base64.urlsafe_b64decode(payload))
+
+
+def jwt_header(token):
+    return jwt_claims(token, part=0)
 
 
 # --- cleanup of everything started, also on abnormal exit -----------------
@@ -544,6 +548,172 @@ class Issuer(_Resource):
 
     def stop(self):
         if self.own_dir and self.dir and not os.environ.get("PGWARD_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+class OidcProvider(_Resource):
+    """A real OpenID provider: tests/oidc/provider.mjs (Node's oidc-provider)
+    on a free port of 127.0.0.1, started and waited for like PostgreSQL.
+    Quacks like Issuer for Auth: .jwks is a file written by scripts/fetch-jwks
+    from the provider's discovery (refetch_jwks() again after a rotation).
+    Clients: pgward-agent and pgward-exchanger (secret .secret), pgward-login
+    (public, device flow; approve_device() confirms the user code and the
+    provider approves it for `user`)."""
+
+    AGENT, EXCHANGER, LOGIN = "pgward-agent", "pgward-exchanger", "pgward-login"
+    TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+    ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+    def __init__(self, ttl=300, user="alice", groups=None, audience="urn:pgward",
+                 ready_timeout=20.0):
+        self.ttl = ttl
+        self.user = user
+        self.groups = dict(groups or {})
+        self.audience = audience
+        self.secret = secrets.token_urlsafe(16)
+        self.ready_timeout = ready_timeout
+        self.dir = None
+        self.port = None
+        self.proc = None
+        _live.add(self)
+
+    @property
+    def issuer(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def jwks(self):
+        return os.path.join(self.dir, "jwks.json")
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "provider.log")
+
+    def start(self):
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        here = os.path.join(REPO, "tests", "oidc")
+        if not os.path.isdir(os.path.join(here, "node_modules", "oidc-provider")):
+            run([os.path.join(REPO, "scripts", "install-npm")], timeout=300)
+        self.dir = self.dir or make_tempdir("pgward-oidc-")
+        self.port = free_port()
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                ["node", os.path.join(here, "provider.mjs"), "--port", str(self.port),
+                 "--ttl", str(int(self.ttl)), "--user", self.user, "--secret", self.secret,
+                 "--audience", self.audience, "--groups", json.dumps(self.groups)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, cwd=here,
+                preexec_fn=os.setpgrp)
+        finally:
+            log.close()
+        deadline = time.monotonic() + self.ready_timeout
+        line = b""
+        while not line.startswith(b"ready "):
+            left = deadline - time.monotonic()
+            rd = select.select([self.proc.stdout], [], [], max(left, 0))[0] if left > 0 else []
+            if not rd:
+                self.stop()
+                raise HarnessError("oidc provider not ready within %.0fs" % self.ready_timeout)
+            line = self.proc.stdout.readline()
+            if not line:
+                rc = self.proc.wait()
+                raise HarnessError("oidc provider exited with %s; log:\n%s" % (rc, self.log_text()))
+        self.refetch_jwks()
+        return self
+
+    def log_text(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def refetch_jwks(self):
+        """scripts/fetch-jwks over the provider's real discovery URL."""
+        run([os.path.join(REPO, "scripts", "fetch-jwks"), self.issuer, self.jwks], timeout=30)
+        with open(self.jwks) as f:
+            return [k["kid"] for k in json.load(f)["keys"]]
+
+    def _post(self, path, form=None, auth=None, opener=None):
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+        req = urllib.request.Request(self.issuer + path, urllib.parse.urlencode(form or {}).encode())
+        if auth:
+            req.add_header("Authorization", "Basic " + base64.b64encode(("%s:%s" % auth).encode()).decode())
+        try:
+            with (opener or urllib.request.build_opener()).open(req, timeout=15) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def rotate(self):
+        """A new signing key; the old ones stay in the JWKS. Returns the new kid."""
+        return self._post("/test/rotate")[1]["signing"]
+
+    def remove_old_keys(self):
+        return self._post("/test/remove-old")[1]["kids"]
+
+    def token(self, form, client):
+        secret = None if client == self.LOGIN else self.secret
+        code, body = self._post("/token", dict(form, **({} if secret else {"client_id": client})),
+                                auth=(client, secret) if secret else None)
+        if code != 200:
+            raise HarnessError("token endpoint: %s %s" % (code, body))
+        return body["access_token"]
+
+    def client_credentials(self, client=AGENT):
+        return self.token({"grant_type": "client_credentials", "scope": "pgward"}, client)
+
+    def exchange(self, subject_token, client=EXCHANGER):
+        return self.token({"grant_type": self.TOKEN_EXCHANGE, "subject_token": subject_token,
+                           "subject_token_type": self.ACCESS_TOKEN_TYPE}, client)
+
+    def approve_device(self, uri):
+        """The person's step: open verification_uri_complete, confirm the
+        user code with the provider's own form (cookie and xsrf); the
+        provider's interaction then logs `user` in and consents."""
+        import http.cookiejar
+        import urllib.parse
+        import urllib.request
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with opener.open(uri, timeout=15) as r:
+            page = r.read().decode()
+        form = re.search(r'<form[^>]*action="([^"]+)"[^>]*>(.*?)</form>', page, re.S)
+        if not form:
+            raise HarnessError("no confirm form at %s" % uri)
+        fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form.group(2)))
+        fields.setdefault("confirm", "yes")
+        data = urllib.parse.urlencode(fields).encode()
+        with opener.open(urllib.parse.urljoin(uri, form.group(1)), data, timeout=15) as r:
+            done = r.read().decode()
+        if "Sign-in Success" not in done:
+            raise HarnessError("device approval did not succeed: %s" % done[-300:])
+
+    def device_token(self):
+        """A whole device flow for `user`, driven from here."""
+        code, d = self._post("/device/auth", {"client_id": self.LOGIN,
+                                              "scope": "openid offline_access pgward"})
+        if code != 200:
+            raise HarnessError("device authorization: %s %s" % (code, d))
+        self.approve_device(d["verification_uri_complete"])
+        return self.token({"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                           "device_code": d["device_code"]}, self.LOGIN)
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc.stdout.close()
+            self.proc = None
+        if self.dir and not os.environ.get("PGWARD_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 

@@ -535,6 +535,13 @@ START_TEST(raw_headers)
 	    "\",\"sub\":\"a\",\"preferred_username\":\"a\",\"exp\":%lld}", now + 600);
 	token_result_free(accepted(sign_raw("{\"alg\":\"RS256\",\"kid\":\"rsa1\"}",
 	    payload), ""));
+	/* RFC 9068 access tokens (oidc-provider, Okta): libjwt refused them. */
+	token_result_free(accepted(sign_raw("{\"alg\":\"RS256\",\"typ\":\"at+jwt\","
+	    "\"kid\":\"rsa1\"}", payload), ""));
+	char *bad = sign_raw("{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"rsa1\"}", payload);
+	char *last = bad + strlen(bad) - 2;
+	*last = *last == 'A' ? 'B' : 'A';
+	refused(bad, "", "bad signature (RS256)");
 	refused(sign_raw("{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"kid\":\"ec1\"}", payload),
 	    "", "malformed token: header");
 	refused(sign_raw("{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"crit\":[\"x\"],\"x\":1}",
