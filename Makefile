@@ -61,6 +61,7 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(MOD_OBJ) $(BUILD)/libp
 
 deps:
 	@scripts/install-deps
+	@scripts/install-npm
 
 # The tests use a sanitizer build of everything (ASan + UBSan).
 check: deps
