@@ -10,7 +10,7 @@ rpc_parse(const char *line, size_t len, struct rpc_msg *m)
 	memset(m, 0, sizeof *m);
 	m->kind = RPC_INVALID;
 	m->id = json_null();
-	m->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+	m->root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (m->root == NULL) {
 		m->code = RPC_PARSE_ERROR;
 		m->error = "parse error: not JSON";
