@@ -124,6 +124,17 @@ owed_at(const struct extended *x, size_t i)
 	return &x->owed[(x->owed_head + i) % x->owed_cap];
 }
 
+static void
+result_finish(struct extended *x, struct pending *p)
+{
+	if (p == NULL)
+		return;
+	if (p->intent_seq != 0 && x->finished != NULL)
+		x->finished(x->finished_ctx, p, results_now_us() - p->start_us);
+	results_clear(p);
+	free(p);
+}
+
 /* Copy-end marks answer nothing: one that reaches the front goes. */
 static void
 owed_pop(struct extended *x)
@@ -133,16 +144,16 @@ owed_pop(struct extended *x)
 		return;
 	do {
 		portal_unref(o->portal);
+		result_finish(x, o->result);
 		x->owed_head = (x->owed_head + 1) % x->owed_cap;
 		x->owed_count--;
 	} while ((o = owed_front(x)) != NULL && o->kind == OWED_COPY_END);
 }
 
-/* Removes the i-th (i > 0) owed message. */
+/* Removes the i-th (i > 0) owed message, a Sync. */
 static void
 owed_remove(struct extended *x, size_t i)
 {
-	portal_unref(owed_at(x, i)->portal);
 	for (; i + 1 < x->owed_count; i++)
 		*owed_at(x, i) = *owed_at(x, i + 1);
 	x->owed_count--;
@@ -156,8 +167,24 @@ query_shape_set(struct extended *x, struct row_shape *s)
 }
 
 void
+extended_set_finished(struct extended *x, results_finished_fn fn, void *ctx)
+{
+	x->finished = fn;
+	x->finished_ctx = ctx;
+}
+
+void
+extended_abandon(struct extended *x, const char *status)
+{
+	for (struct owed *o; (o = owed_front(x)) != NULL; owed_pop(x))
+		if (o->result != NULL)
+			o->result->status = status;
+}
+
+void
 extended_free(struct extended *x)
 {
+	x->finished = NULL;
 	while (x->owed_count > 0)
 		owed_pop(x);
 	free(x->owed);
@@ -464,8 +491,9 @@ portal_name_of(char type, const uint8_t *body, size_t len)
 	return (const char *)p;
 }
 
-int
-extended_owe(struct extended *x, char type, const uint8_t *body, size_t len, int injected)
+static int
+owe(struct extended *x, char type, const uint8_t *body, size_t len, int injected,
+    const struct pending *start)
 {
 	struct owed o = { .injected = injected };
 	if (type == 'c' || type == 'f') {
@@ -512,14 +540,28 @@ extended_owe(struct extended *x, char type, const uint8_t *body, size_t len, int
 			}
 		}
 	}
-	if (type == 'E' || type == 'Q' || type == 'F')
+	if (type == 'E' || type == 'Q' || type == 'F') {
 		x->runs++;
+		if ((o.result = calloc(1, sizeof *o.result)) == NULL) {
+			portal_unref(o.portal);
+			return -1;
+		}
+		if (start != NULL) {
+			o.result->intent_seq = start->intent_seq;
+			o.result->number = start->number;
+			o.result->start_us = start->start_us;
+		} else {
+			o.result->start_us = results_now_us();
+		}
+		o.result->status = "ok";
+	}
 append:
 	if (x->owed_count == x->owed_cap) {
 		size_t ncap = x->owed_cap ? x->owed_cap * 2 : 16;
 		struct owed *n = malloc(ncap * sizeof *n);
 		if (n == NULL) {
 			portal_unref(o.portal);
+			free(o.result);
 			return -1;
 		}
 		for (size_t i = 0; i < x->owed_count; i++)
@@ -534,20 +576,35 @@ append:
 	return 0;
 }
 
+int
+extended_owe(struct extended *x, char type, const uint8_t *body, size_t len, int injected)
+{
+	return owe(x, type, body, len, injected, NULL);
+}
+
+int
+extended_owe_statement(struct extended *x, char type, const uint8_t *body, size_t len,
+    const struct pending *start)
+{
+	return owe(x, type, body, len, 0, start);
+}
+
 static int
 ends_at_ready(enum owed_kind k)
 {
 	return k == OWED_SYNC || k == OWED_QUERY || k == OWED_FUNCTION;
 }
 
-/* A Query or FunctionCall the server discards while skipping to a Sync:
- * its ReadyForQuery never comes. */
+/* What the server discards while skipping to a Sync: a statement is
+ * skipped; a Query's or FunctionCall's ReadyForQuery never comes. */
 static void
 pop_discarded(struct extended *x)
 {
 	struct owed *o = owed_front(x);
 	if (o->kind == OWED_QUERY || o->kind == OWED_FUNCTION)
 		x->readies_received++;
+	if (o->result != NULL)
+		o->result->status = "skipped";
 	owed_pop(x);
 }
 
@@ -563,7 +620,6 @@ on_copy_in(struct extended *x)
 	size_t i = 1;
 	while (i < x->owed_count && owed_at(x, i)->kind == OWED_SYNC) {
 		owed_remove(x, i);
-		x->syncs_voided++;
 		x->readies_received++;
 	}
 	if (i == x->owed_count)
@@ -632,26 +688,37 @@ extended_on_server(struct extended *x, char type, const uint8_t *msg, size_t len
 	case 's':
 		if (o == NULL)
 			return -1;
-		if (o->kind == OWED_EXECUTE) {
-			*swallow = o->injected;
-			owed_pop(x);
-			return 0;
-		}
-		if (o->kind == OWED_QUERY && type != 's') {
+		if (o->kind != OWED_EXECUTE && (o->kind != OWED_QUERY || type == 's'))
+			return -1;
+		if (type == 'C' && blen > 0 && body[blen - 1] == '\0')
+			results_add_tag(o->result, (const char *)body);
+		if (o->kind == OWED_QUERY) {
 			query_shape_set(x, NULL);
 			return 0;
 		}
-		return -1;
+		if (type == 's')
+			o->result->status = "suspended";
+		*swallow = o->injected;
+		owed_pop(x);
+		return 0;
 	case 'G':
 		return on_copy_in(x);
 	case 'E':
 		query_shape_set(x, NULL);
-		x->error_skips = 0;
-		if (o == NULL || ends_at_ready(o->kind))
+		if (o == NULL || ends_at_ready(o->kind)) {
+			if (o != NULL && o->result != NULL)
+				results_set_error(o->result, body, blen);
 			return 0;
+		}
 		/* The server discards everything up to the Sync, Query and
-		 * FunctionCall messages too. */
-		x->skipping = x->error_skips = 1;
+		 * FunctionCall messages too; the error is the first Execute's. */
+		x->skipping = 1;
+		while ((o = owed_front(x)) != NULL && o->result == NULL && o->kind != OWED_SYNC)
+			owed_pop(x);
+		if (o != NULL && o->kind == OWED_EXECUTE) {
+			results_set_error(o->result, body, blen);
+			owed_pop(x);
+		}
 		while ((o = owed_front(x)) != NULL && o->kind != OWED_SYNC)
 			pop_discarded(x);
 		return 0;
@@ -708,12 +775,26 @@ extended_sync_answered(const struct extended *x)
 	return !x->copy_in;
 }
 
-uint64_t
-extended_take_voided(struct extended *x)
+struct pending *
+extended_current_result(const struct extended *x)
 {
-	uint64_t n = x->syncs_voided;
-	x->syncs_voided = 0;
-	return n;
+	for (size_t i = 0; i < x->owed_count; i++) {
+		const struct owed *o = owed_at(x, i);
+		if (o->result != NULL)
+			return o->result;
+		if (o->kind == OWED_SYNC)
+			return NULL;
+	}
+	return NULL;
+}
+
+int
+extended_waiting(const struct extended *x, uint64_t number)
+{
+	for (size_t i = 0; i < x->owed_count; i++)
+		if (owed_at(x, i)->result != NULL && owed_at(x, i)->result->number == number)
+			return 1;
+	return 0;
 }
 
 int

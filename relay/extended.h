@@ -12,12 +12,22 @@
  * sent), so the shape of every DataRow is known: a portal's row shape
  * lives on the portal object that the Bind created (a later Bind or Close
  * of the same name makes a new object; answers still owed keep the old
- * one), and a Query's rows have the shape of its last RowDescription. */
+ * one), and a Query's rows have the shape of its last RowDescription.
+ *
+ * The same queue says which answer belongs to which statement: each owed
+ * Query, Execute and FunctionCall carries its result (relay/results.h),
+ * finished when the entry is answered. An Execute ends at its
+ * CommandComplete, EmptyQueryResponse, PortalSuspended or ErrorResponse;
+ * a Query or FunctionCall at its ReadyForQuery. An extended-protocol
+ * error (of a Parse, Bind, Describe, Close or Execute) goes on the first
+ * Execute owed from it to the Sync, if no Query or FunctionCall comes
+ * first; every other statement up to the Sync is "skipped". */
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "results.h"
 #include "strmap.h"
 
 struct prepared {
@@ -91,6 +101,7 @@ struct owed {
 	enum owed_kind kind;
 	int injected;		/* sent by the relay: its answer is not forwarded */
 	struct portal *portal;	/* Describe portal, Bind and Execute (a reference) */
+	struct pending *result;	/* Execute, Query, FunctionCall: its result (owned) */
 };
 
 struct extended {
@@ -112,16 +123,22 @@ struct extended {
 	/* An extended-protocol error: the server discards every message up
 	 * to the next Sync (Query and FunctionCall too, unanswered). */
 	int skipping;
-	int error_skips;	/* the last ErrorResponse began that */
 	/* COPY FROM STDIN is on and the client has not ended it: the server
 	 * ignores the Syncs it reads meanwhile (they are owed nothing). */
 	int copy_in;
-	uint64_t syncs_voided;	/* such Syncs, since the last extended_take_voided */
 	int lost;		/* what the server answers can no longer be told: the
 				 * next server message is reported as not fitting */
+	results_finished_fn finished;
+	void *finished_ctx;
 };
 
 int extended_init(struct extended *x, int redact_params, size_t max_param_bytes);
+/* Each statement's result, once finished, goes to fn (none by default). */
+void extended_set_finished(struct extended *x, results_finished_fn fn, void *ctx);
+/* Finishes every result still owed with status (the session ended), then
+ * forgets what is owed. */
+void extended_abandon(struct extended *x, const char *status);
+/* Frees what is owed without finishing it. */
 void extended_free(struct extended *x);
 
 /* Each returns 0, or -1 with a reason in err: a malformed message (the
@@ -141,8 +158,20 @@ int extended_close(struct extended *x, const uint8_t *body, size_t len, char *er
  * answer, in the order sent: type is the message type ('P', 'B', 'D',
  * 'E', 'C', 'S', 'Q', 'F'; others owe nothing); body is the message body
  * (for Bind, Describe and Execute the portal is looked up by name now).
- * Returns 0 or -1 (out of memory). */
+ * Returns 0 or -1 (out of memory). A Query, Execute or FunctionCall gets
+ * a result with no intent (nothing is recorded for it). */
 int extended_owe(struct extended *x, char type, const uint8_t *body, size_t len, int injected);
+/* The same for a client's message (injected = 0); a Query, Execute or
+ * FunctionCall's result starts as start says (intent_seq, number,
+ * start_us; copied). */
+int extended_owe_statement(struct extended *x, char type, const uint8_t *body, size_t len,
+    const struct pending *start);
+/* The result of the statement the server is answering now: the first
+ * Query, Execute or FunctionCall owed, unless a Sync is owed before it.
+ * NULL: none. */
+struct pending *extended_current_result(const struct extended *x);
+/* Whether statement number (nonzero) still waits for its result. */
+int extended_waiting(const struct extended *x, uint64_t number);
 /* A server message: advances what is owed. *swallow is set when the
  * message answers something the relay itself sent (never forwarded).
  * Returns 0, or -1 when the message does not fit what is owed (the
@@ -159,9 +188,6 @@ int extended_needs_describe(const struct extended *x, const uint8_t *body, size_
 /* Whether a Sync the client sends now will be answered (not during a
  * COPY FROM STDIN, whose server ignores Syncs). */
 int extended_sync_answered(const struct extended *x);
-/* Syncs already counted (extended_sync_sent) that the server ignored
- * because a COPY FROM STDIN read them; the count since the last call. */
-uint64_t extended_take_voided(struct extended *x);
 /* An Execute (its body) of a FETCH or EXECUTE portal whose columns may
  * no longer be the ones it was described with: a statement was sent
  * between its Bind and its first Execute. */

@@ -50,7 +50,9 @@ struct proxy {
 	struct flow c2s;
 	struct flow s2c;
 	struct extended x;
-	struct results results;
+	/* The result of the Query, Execute or FunctionCall being handled, as
+	 * it starts (owed with it: extended_owe_statement). */
+	struct pending start;
 	struct recording recording;
 	struct rowguard rg;
 	uint64_t statements;
@@ -243,6 +245,15 @@ on_statement_finished(void *ctx, const struct pending *pd, long long duration_us
 		log_error("session %s: out of memory for a result record", p->s->session_id);
 }
 
+/* The statement being handled starts its result (intent seq, or 0). */
+static void
+statement_starts(struct proxy *p, uint64_t seq, uint64_t number)
+{
+	p->start.intent_seq = seq;
+	p->start.number = number;
+	p->start.start_us = results_now_us();
+}
+
 /* Writes the intent durably. Returns its seq, or 0 after refusing. */
 static uint64_t
 write_intent(struct proxy *p, json_t *rec, char type, enum flow_verdict *verdict)
@@ -288,7 +299,7 @@ refresh_connect_decision(struct proxy *p)
 	uint64_t gen = policy_generation(&s->policy);
 	if (gen == 0 || gen == s->rules_generation)
 		return 0;
-	if (p->results.count != 0 || !extended_idle(&p->x) || flow_has_output(&p->s2c) ||
+	if (!extended_idle(&p->x) || flow_has_output(&p->s2c) ||
 	    p->s2c.len != p->s2c.start)
 		return 0;
 	char err[300];
@@ -524,7 +535,7 @@ on_query(struct proxy *p, const uint8_t *body, size_t len)
 	enum flow_verdict v;
 	uint64_t seq = write_intent(p, rec, 'Q', &v);
 	extended_sync_sent(&p->x);
-	results_push(&p->results, PENDING_QUERY, seq, n);
+	statement_starts(p, seq, n);
 	v = enforce(p, 'Q', &d, v);
 	if (v == FLOW_FORWARD && d.has_max_rows)
 		v = rowguard_start(&p->rg, 'Q', body, len, n, d.max_rows, d.rule);
@@ -580,20 +591,20 @@ on_execute(struct proxy *p, const uint8_t *body, size_t len)
 	if (rc == EXT_MALFORMED)
 		return protocol_violation(p, err);
 	if (rc == EXT_UNKNOWN) {
-		results_push(&p->results, PENDING_EXECUTE, 0, 0);
+		statement_starts(p, 0, 0);
 		char m[300];
 		snprintf(m, sizeof m, "pgward: %s; the statement was not run", err);
 		return refuse(p, 'E', "34000", m);
 	}
 	if (p->s->masking_on && extended_forwarded_stale(&p->x, body, len)) {
-		results_push(&p->results, PENDING_EXECUTE, 0, 0);
+		statement_starts(p, 0, 0);
 		return refuse(p, 'E', "0A000", "pgward: a FETCH or EXECUTE portal must run before "
 		    "any other statement once bound, for its rows to be masked (the columns it "
 		    "was bound with may have changed); the statement was not run");
 	}
 	if (o->started) {
 		/* Fetching more rows of an execution already audited. */
-		results_push(&p->results, PENDING_EXECUTE, o->intent_seq, o->number);
+		statement_starts(p, o->intent_seq, o->number);
 		return FLOW_FORWARD;
 	}
 	uint64_t n = ++p->statements;
@@ -620,7 +631,7 @@ on_execute(struct proxy *p, const uint8_t *body, size_t len)
 	}
 	enum flow_verdict v;
 	uint64_t seq = write_intent(p, rec, 'E', &v);
-	results_push(&p->results, PENDING_EXECUTE, seq, n);
+	statement_starts(p, seq, n);
 	v = enforce(p, 'E', &d, v);
 	if (v == FLOW_FORWARD) {
 		o->started = 1;
@@ -666,7 +677,7 @@ on_function_call(struct proxy *p, const uint8_t *body, size_t len)
 	enum flow_verdict v;
 	uint64_t seq = write_intent(p, rec, 'F', &v);
 	extended_sync_sent(&p->x);
-	results_push(&p->results, PENDING_FUNCTION, seq, n);
+	statement_starts(p, seq, n);
 	return enforce(p, 'F', &d, v);
 }
 
@@ -787,7 +798,7 @@ functions_row(void *ctx, const uint8_t *msg, size_t len)
 static int
 server_idle(const struct proxy *p)
 {
-	return p->results.count == 0 && extended_idle(&p->x) && !flow_has_output(&p->s2c) &&
+	return extended_idle(&p->x) && !flow_has_output(&p->s2c) &&
 	    p->s2c.len == p->s2c.start;
 }
 
@@ -845,9 +856,16 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 		    "columns); the session ends");
 		return FLOW_STOP;
 	}
+	memset(&p->start, 0, sizeof p->start);
 	enum flow_verdict v = dispatch_client(p, type, msg, len);
-	if (v == FLOW_STOP)
+	/* A statement that started its result is owed even when the session
+	 * ends now, so that its result is finished ("interrupted"). */
+	if (v == FLOW_STOP) {
+		if (p->start.start_us != 0 &&
+		    extended_owe_statement(&p->x, type, body, blen, &p->start) != 0)
+			return protocol_violation(p, "out of memory");
 		return v;
+	}
 	/* With masking, no portal's rows arrive before the relay knows their
 	 * shape: a portal not described since the last statement sent (which
 	 * may have replaced it: SQL CLOSE and DECLARE) is described now,
@@ -874,7 +892,7 @@ on_client_message(void *ctx, char type, const uint8_t *msg, size_t len)
 		v = FLOW_REPLACE;
 	}
 	/* A refused FunctionCall goes out as a Query: both end at a ReadyForQuery. */
-	if (extended_owe(&p->x, type, body, blen, 0) != 0)
+	if (extended_owe_statement(&p->x, type, body, blen, &p->start) != 0)
 		return protocol_violation(p, "out of memory");
 	return v;
 }
@@ -913,7 +931,6 @@ dispatch_client(struct proxy *p, char type, const uint8_t *msg, size_t len)
 		if (!extended_sync_answered(&p->x))
 			return FLOW_FORWARD;	/* read and ignored by a COPY FROM STDIN */
 		extended_sync_sent(&p->x);
-		results_push(&p->results, PENDING_SYNC, 0, 0);
 		return FLOW_FORWARD;
 	}
 	return FLOW_FORWARD;
@@ -960,10 +977,6 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 	int swallow = 0;
 	int rc_x = strchr(SERVER_INSPECT, type) != NULL ?
 	    extended_on_server(&p->x, type, msg, len, &swallow) : 0;
-	if (type == 'E' && p->x.error_skips)
-		p->results.skipping = 1;
-	if (type == 'G')
-		results_void_syncs(&p->results, extended_take_voided(&p->x));
 	if (rc_x != 0) {
 		if (p->s->masking_on) {
 			snprintf(p->s->masking.error, sizeof p->s->masking.error,
@@ -979,7 +992,6 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 			return FLOW_STOP;
 		return FLOW_REPLACE;
 	}
-	results_on_message(&p->results, type, msg, len);
 	if (type == 'C' && changes_catalog(msg + 5, len - 5))
 		p->catalog_stale = p->catalog_in_xact = 1;
 	/* What DDL did is undone by ROLLBACK (TO SAVEPOINT), an error or a
@@ -1000,7 +1012,8 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 			return FLOW_STOP;
 		}
 		if (rc > 0) {
-			recording_on_message(&p->recording, &p->results, type, out, outlen);
+			recording_on_message(&p->recording, extended_current_result(&p->x), type,
+			    out, outlen);
 			int ok = flow_replace(&p->s2c, out, outlen) == 0;
 			free(out);
 			if (!ok) {
@@ -1014,7 +1027,7 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 			return FLOW_REPLACE;
 		}
 	}
-	recording_on_message(&p->recording, &p->results, type, msg, len);
+	recording_on_message(&p->recording, extended_current_result(&p->x), type, msg, len);
 	if (type == 'Z' && len == 6) {
 		extended_ready(&p->x, (char)msg[5]);
 		refusals_expire(p);
@@ -1253,7 +1266,6 @@ proxy_run(struct relay_session *s)
 	RAND_bytes(rnd, sizeof rnd);
 	snprintf(p->marker, sizeof p->marker, "%s%02x%02x%02x%02x_", REFUSAL_PREFIX,
 	    rnd[0], rnd[1], rnd[2], rnd[3]);
-	results_init(&p->results, on_statement_finished, p);
 	if (!s->audit_off && s->policy_on)
 		p->recording.rows = s->policy.record_rows;
 	if (extended_init(&p->x, s->cfg->audit_redact_params,
@@ -1268,16 +1280,16 @@ proxy_run(struct relay_session *s)
 		return "out of memory";
 	}
 	p->x.skip_params = s->audit_off;
+	extended_set_finished(&p->x, on_statement_finished, p);
 	pgbuf_init(&p->refusal_error);
-	rowguard_init(&p->rg, &p->c2s, &p->results, &p->x, rowguard_refusal, p);
+	rowguard_init(&p->rg, &p->c2s, &p->x, rowguard_refusal, p);
 	const char *why = proxy_loop(p);
 	/* Whatever the server already said reaches the client if it can. */
 	if (flow_has_output(&p->s2c))
 		endpoint_write_all(&s->client, p->s2c.buf + p->s2c.start,
 		    p->s2c.ready - p->s2c.start, 2000);
 	s->statements = p->statements;
-	results_abandon(&p->results, "interrupted");
-	results_free(&p->results);
+	extended_abandon(&p->x, "interrupted");
 	recording_free(&p->recording);
 	rowguard_free(&p->rg);
 	pgbuf_free(&p->refusal_error);

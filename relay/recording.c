@@ -125,18 +125,16 @@ on_data_row(struct recording *rc, struct pending *p, const uint8_t *body, size_t
 }
 
 void
-recording_on_message(struct recording *rc, struct results *r, char type,
+recording_on_message(struct recording *rc, struct pending *p, char type,
     const uint8_t *msg, size_t len)
 {
 	if (rc->rows <= 0 || len < 5)
 		return;
-	struct pending *p = results_current(r);
 	if (type == 'T') {
 		on_row_description(rc, msg + 5, len - 5);
-		if (p != NULL && p->kind != PENDING_SYNC && p->intent_seq != 0)
+		if (p != NULL && p->intent_seq != 0)
 			current_set(rc, p, 1);
-	} else if (type == 'D' && p != NULL && p->kind != PENDING_SYNC &&
-	    p->intent_seq != 0) {
+	} else if (type == 'D' && p != NULL && p->intent_seq != 0) {
 		on_data_row(rc, p, msg + 5, len - 5);
 	}
 }

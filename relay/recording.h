@@ -28,7 +28,8 @@ struct recording {
 
 void recording_free(struct recording *rc);
 /* A server message as the client receives it (after masking). */
-void recording_on_message(struct recording *rc, struct results *r, char type,
+/* p: the result of the statement it answers (extended_current_result), or NULL. */
+void recording_on_message(struct recording *rc, struct pending *p, char type,
     const uint8_t *msg, size_t len);
 
 #endif

@@ -15,12 +15,11 @@ static long long tag_rows(const uint8_t *msg, size_t len);
 static int judge(struct rowguard *g, long long rows, const char *tag, char *why, size_t whylen);
 
 void
-rowguard_init(struct rowguard *g, struct flow *c2s, struct results *r,
-    const struct extended *x, rowguard_refusal_fn refusal, void *ctx)
+rowguard_init(struct rowguard *g, struct flow *c2s, const struct extended *x,
+    rowguard_refusal_fn refusal, void *ctx)
 {
 	memset(g, 0, sizeof *g);
 	g->c2s = c2s;
-	g->results = r;
 	g->x = x;
 	g->refusal = refusal;
 	g->ctx = ctx;
@@ -107,7 +106,7 @@ rowguard_on_server(struct rowguard *g, char type, const uint8_t *msg, size_t len
 {
 	enum rowguard_verdict v = RG_PASS;
 	char why[400];
-	struct pending *cur = results_current(g->results);
+	struct pending *cur = extended_current_result(g->x);
 	int ours = cur != NULL && cur->number == g->number;
 	switch (g->phase) {
 	case RG_IDLE:
@@ -229,7 +228,7 @@ int
 rowguard_poll(struct rowguard *g)
 {
 	/* An error before it ended the segment: the Execute was skipped. */
-	if (g->phase == RG_EXTENDED && !results_waiting(g->results, g->number))
+	if (g->phase == RG_EXTENDED && !extended_waiting(g->x, g->number))
 		finish(g);
 	int r = g->resumed;
 	g->resumed = 0;
@@ -292,7 +291,7 @@ static int
 judge(struct rowguard *g, long long rows, const char *tag, char *why, size_t whylen)
 {
 	int over = rows < 0 || rows > g->limit;
-	struct pending *cur = results_current(g->results);
+	struct pending *cur = extended_current_result(g->x);
 	if (cur != NULL) {
 		json_decref(cur->row_guard);
 		cur->row_guard = json_pack("{s:I, s:b}", "limit", (json_int_t)g->limit,

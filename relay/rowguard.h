@@ -37,7 +37,6 @@
 #include "extended.h"
 #include "flow.h"
 #include "pgproto.h"
-#include "results.h"
 
 enum rowguard_phase {
 	RG_IDLE,
@@ -64,15 +63,14 @@ typedef int (*rowguard_refusal_fn)(void *ctx, char type, const char *sqlstate,
 
 struct rowguard {
 	struct flow *c2s;
-	struct results *results;
-	const struct extended *x;
+	const struct extended *x;	/* whose results the guard's verdict goes on */
 	rowguard_refusal_fn refusal;
 	void *ctx;
 	int error_since_ready;	/* an ErrorResponse went to the client since the last
 				 * ReadyForQuery */
 	int extended_open;	/* extended messages since the last Sync */
 	enum rowguard_phase phase;
-	uint64_t number;	/* the guarded statement's (struct pending) */
+	uint64_t number;	/* the guarded statement's (its struct pending) */
 	long limit;
 	char rule[128];
 	int over;		/* the statement went over the limit */
@@ -83,8 +81,8 @@ struct rowguard {
 	char error[200];
 };
 
-void rowguard_init(struct rowguard *g, struct flow *c2s, struct results *r,
-    const struct extended *x, rowguard_refusal_fn refusal, void *ctx);
+void rowguard_init(struct rowguard *g, struct flow *c2s, const struct extended *x,
+    rowguard_refusal_fn refusal, void *ctx);
 void rowguard_free(struct rowguard *g);
 /* Every client message, before it is acted on. */
 void rowguard_on_client(struct rowguard *g, char type);

@@ -93,7 +93,7 @@ server_wire(const struct smsg *m, struct pgbuf *b)
 		pgbuf_put_u8(b, 'x');
 		break;
 	case 'C':
-		pgbuf_put_str(b, "SELECT 1");
+		pgbuf_put_str(b, m->label[0] != '\0' ? m->label : "SELECT 1");
 		break;
 	case 'E':
 		pgbuf_put_u8(b, 'S');
@@ -124,6 +124,10 @@ struct relay {
 	/* What went to the server, in order (with the relay's own messages). */
 	struct cmsg out[512];
 	int nout;
+	/* Each client Query and Execute gets an intent (its statement
+	 * number), as proxy.c owes them (extended_owe_statement). */
+	int numbered;
+	uint64_t statements;
 };
 
 static void
@@ -215,6 +219,14 @@ relay_client(struct relay *r, const struct cmsg *in)
 		break;
 	}
 	relay_send(r, &m);
+	if (r->numbered && (m.type == 'E' || m.type == 'Q')) {
+		struct pending start = { .intent_seq = 100 + r->statements + 1,
+			.number = r->statements + 1, .start_us = 1 };
+		r->statements++;
+		ck_assert_int_eq(extended_owe_statement(&r->x, m.type, body, len, &start), 0);
+		pgbuf_free(&b);
+		return;
+	}
 	ck_assert_int_eq(extended_owe(&r->x, m.type, body, len, 0), 0);
 	pgbuf_free(&b);
 }
@@ -417,7 +429,7 @@ mserver(struct model *s, const struct cmsg *m, int index)
 			if (fail)
 				merror(s, 1);
 			else
-				emit(s, 'C', NULL, 0);
+				emit(s, 'C', "none", 0);
 			return;
 		}
 		if (strcmp(o->label, "copy") == 0) {
@@ -437,7 +449,7 @@ mserver(struct model *s, const struct cmsg *m, int index)
 		if (fail)
 			merror(s, 1);
 		else
-			emit(s, o->left > 0 && m->max != 0 ? 's' : 'C', NULL, 0);
+			emit(s, o->left > 0 && m->max != 0 ? 's' : 'C', o->label, 0);
 		return;
 	}
 	case 'C': {
@@ -463,12 +475,12 @@ mserver(struct model *s, const struct cmsg *m, int index)
 			s->copy_extended = 0;
 			return;
 		} else if (strcmp(m->label, "none") == 0) {
-			emit(s, 'C', NULL, 0);
+			emit(s, 'C', "none", 0);
 		} else {
 			emit(s, 'T', m->label, 0);
 			for (int i = 0; i < ROWS; i++)
 				emit(s, 'D', m->label, 0);
-			emit(s, 'C', NULL, 0);
+			emit(s, 'C', m->label, 0);
 		}
 		emit(s, 'Z', NULL, 0);
 		mend_transaction(s);
@@ -494,23 +506,29 @@ mserver(struct model *s, const struct cmsg *m, int index)
 /* Sends a script through the relay, then lets the model answer all of
  * it (a pipeline), checking every answer; fail_at as in struct model. */
 static void
-run_script(const struct cmsg *script, int fail_at, const char *name)
+script_through(struct relay *r, const struct cmsg *script, int fail_at, const char *name)
 {
-	struct relay r;
-	relay_init(&r);
 	struct model s;
 	memset(&s, 0, sizeof s);
 	s.fail_at = fail_at;
 	for (int i = 0; script[i].type != 0; i++)
-		relay_client(&r, &script[i]);
-	for (int i = 0; i < r.nout; i++)
-		mserver(&s, &r.out[i], i);
+		relay_client(r, &script[i]);
+	for (int i = 0; i < r->nout; i++)
+		mserver(&s, &r->out[i], i);
 	char ctx[160];
 	for (int i = 0; i < s.nout; i++) {
 		snprintf(ctx, sizeof ctx, "%s, server message %d", name, i);
-		relay_server(&r, &s.out[i], ctx);
+		relay_server(r, &s.out[i], ctx);
 	}
-	assert_idle(&r, name);
+	assert_idle(r, name);
+}
+
+static void
+run_script(const struct cmsg *script, int fail_at, const char *name)
+{
+	struct relay r;
+	relay_init(&r);
+	script_through(&r, script, fail_at, name);
 	extended_free(&r.x);
 }
 
@@ -687,6 +705,139 @@ START_TEST(forwarding_portals_stale_after_a_statement)
 	ck_assert(!extended_forwarded_stale(&r.x, b.data + 5, b.len - 5));
 	pgbuf_free(&b);
 	extended_free(&r.x);
+}
+END_TEST
+
+/* ---- result attribution ---- */
+
+/* What a finished result said: "n status tag,tag message". */
+struct finished_log {
+	char line[32][96];
+	int n;
+};
+
+static void
+on_finished(void *ctx, const struct pending *p, long long duration_us)
+{
+	struct finished_log *f = ctx;
+	ck_assert_int_lt(f->n, 32);
+	ck_assert_int_ge(duration_us, 0);
+	ck_assert_uint_eq(p->intent_seq, 100 + p->number);
+	char tags[64] = "";
+	for (size_t i = 0; p->tags != NULL && i < json_array_size(p->tags); i++)
+		snprintf(tags + strlen(tags), sizeof tags - strlen(tags), "%s%s", i ? "," : "",
+		    json_string_value(json_array_get(p->tags, i)));
+	snprintf(f->line[f->n++], 96, "%llu %s %s %s", (unsigned long long)p->number, p->status,
+	    tags[0] ? tags : "-", p->message ? p->message : "-");
+}
+
+/* Runs a script as run_script does and checks each statement's result,
+ * in the order they finish (want ends with NULL). */
+static void
+run_results(const struct cmsg *script, int fail_at, const char *const *want, const char *name)
+{
+	struct relay r;
+	relay_init(&r);
+	r.numbered = 1;
+	struct finished_log f = { .n = 0 };
+	extended_set_finished(&r.x, on_finished, &f);
+	script_through(&r, script, fail_at, name);
+	int i = 0;
+	for (; want[i] != NULL; i++) {
+		ck_assert_msg(i < f.n, "%s: result %d (%s) never finished", name, i, want[i]);
+		ck_assert_msg(strcmp(f.line[i], want[i]) == 0, "%s: result %d is \"%s\", not \"%s\"",
+		    name, i, f.line[i], want[i]);
+	}
+	ck_assert_msg(f.n == i, "%s: %d results, not %d", name, f.n, i);
+	extended_free(&r.x);
+}
+
+START_TEST(results_go_to_their_statements)
+{
+	const struct cmsg ok[] = { P("a", "r1"), B("p", "a"), EX("p", 0), P("b", "r2"),
+		B("q", "b"), EX("q", 0), SY, Q("r3"), Q("none"), END };
+	const char *const ok_want[] = { "1 ok r1 -", "2 ok r2 -", "3 ok r3 -", "4 ok none -",
+		NULL };
+	run_results(ok, -1, ok_want, "two Executes, then two Queries");
+
+	/* A Bind that fails (message 4, after an injected Describe): its
+	 * error goes on the next Execute; the Executes after it to the Sync
+	 * are skipped; the Query after the Sync runs. */
+	const struct cmsg bind[] = { P("a", "r1"), B("p", "a"), EX("p", 0), B("q", "a"),
+		EX("q", 0), B("r", "a"), EX("r", 0), SY, Q("r2"), END };
+	const char *const bind_want[] = { "1 ok r1 -", "2 error - failed", "3 skipped - -",
+		"4 ok r2 -", NULL };
+	run_results(bind, 4, bind_want, "a failed Bind between two Executes");
+	/* Refused by the relay: the refused Execute (no intent) takes the
+	 * error, not the next one. */
+	const struct cmsg refused[] = { P("a", "r1"), B("p", "a"), EX("p", 0), B("q", "zz"),
+		EX("q", 0), B("r", "a"), EX("r", 0), SY, Q("r2"), END };
+	const char *const refused_want[] = { "1 ok r1 -", "2 skipped - -", "3 ok r2 -", NULL };
+	run_results(refused, -1, refused_want, "a refused Bind and Execute between two Executes");
+
+	/* A failed Execute, then a Query and an Execute before the Sync. */
+	const struct cmsg exec[] = { P("", "r1"), B("", ""), EX("", 0), Q("r2"), P("", "r3"),
+		B("", ""), EX("", 0), SY, Q("r1"), END };
+	const char *const exec_want[] = { "1 error - failed", "2 skipped - -", "3 skipped - -",
+		"4 ok r1 -", NULL };
+	run_results(exec, 3, exec_want, "an Execute that fails, a Query after it");
+
+	/* A failed Parse, a Query first: nothing ran, no statement has the error. */
+	const struct cmsg parse[] = { P("", "bad"), Q("r2"), B("", ""), EX("", 0), SY, Q("r3"),
+		END };
+	const char *const parse_want[] = { "1 skipped - -", "2 skipped - -", "3 ok r3 -", NULL };
+	run_results(parse, -1, parse_want, "a failed Parse, a Query after it");
+
+	/* A Query's error is its own; the next Query runs. */
+	const struct cmsg query[] = { Q("bad"), Q("r1"), END };
+	const char *const query_want[] = { "1 error - failed", "2 ok r1 -", NULL };
+	run_results(query, -1, query_want, "a failed Query");
+
+	/* PortalSuspended ends an Execute; the next one continues the portal. */
+	const struct cmsg susp[] = { P("", "r1"), B("p", ""), DP("p"), EX("p", 1), EX("p", 1),
+		EX("p", 0), SY, END };
+	const char *const susp_want[] = { "1 suspended - -", "2 suspended - -", "3 ok r1 -",
+		NULL };
+	run_results(susp, -1, susp_want, "a suspended portal");
+}
+END_TEST
+
+START_TEST(results_of_copy_from_stdin)
+{
+	/* The Syncs a COPY reads answer nothing; its tag is its own. */
+	const struct cmsg q[] = { Q("copy"), SY, CD, Q("r2"), END };
+	const char *const q_want[] = { "1 ok SELECT 1 -", "2 ok r2 -", NULL };
+	run_results(q, -1, q_want, "COPY FROM STDIN by Query, a Sync read by it");
+	const struct cmsg x[] = { P("", "copy"), B("", ""), EX("", 0), SY, CD, SY, Q("r2"), END };
+	const char *const x_want[] = { "1 ok SELECT 1 -", "2 ok r2 -", NULL };
+	run_results(x, -1, x_want, "COPY FROM STDIN by Execute, a Sync read by it");
+	/* The COPY's Execute fails to start: the Query after the Sync is not
+	 * taken for it. */
+	const struct cmsg f[] = { P("", "copy"), B("", ""), EX("", 0), SY, Q("r1"), END };
+	const char *const f_want[] = { "1 error - failed", "2 ok r1 -", NULL };
+	run_results(f, 3, f_want, "COPY FROM STDIN by Execute that fails");
+}
+END_TEST
+
+START_TEST(results_interrupted_in_order)
+{
+	struct relay r;
+	relay_init(&r);
+	r.numbered = 1;
+	struct finished_log f = { .n = 0 };
+	extended_set_finished(&r.x, on_finished, &f);
+	const struct cmsg s[] = { P("", "r1"), B("", ""), EX("", 0), SY, Q("r2"), END };
+	for (int i = 0; s[i].type != 0; i++)
+		relay_client(&r, &s[i]);
+	extended_abandon(&r.x, "interrupted");
+	ck_assert(extended_idle(&r.x));
+	ck_assert_int_eq(f.n, 2);
+	ck_assert_str_eq(f.line[0], "1 interrupted - -");
+	ck_assert_str_eq(f.line[1], "2 interrupted - -");
+	/* Freed, not finished. */
+	relay_client(&r, &s[4]);
+	extended_free(&r.x);
+	ck_assert_int_eq(f.n, 2);
 }
 END_TEST
 
@@ -881,6 +1032,9 @@ extended_suite(void)
 	tcase_add_test(t, copy_from_stdin_in_extended);
 	tcase_add_test(t, describe_again_after_any_statement);
 	tcase_add_test(t, forwarding_portals_stale_after_a_statement);
+	tcase_add_test(t, results_go_to_their_statements);
+	tcase_add_test(t, results_of_copy_from_stdin);
+	tcase_add_test(t, results_interrupted_in_order);
 	suite_add_tcase(s, t);
 	TCase *m = tcase_create("model");
 	tcase_set_timeout(m, 30);
