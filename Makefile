@@ -20,7 +20,10 @@ endif
 DAEMONS  := $(patsubst %/main.c,%,$(wildcard */main.c))
 # Every .c under these folders except main.c is a module shared with tests.
 LIB_SRC  := $(wildcard lib/*.c)
-MOD_SRC  := $(sort $(foreach d,$(DAEMONS) mask,$(filter-out $(d)/main.c,$(wildcard $(d)/*.c))))
+# pgward-login alone speaks HTTP (libcurl): its network modules stay out of
+# MOD_OBJ, which every unit test links.
+LOGIN_NET := login/http.c login/grant.c
+MOD_SRC  := $(filter-out $(LOGIN_NET),$(sort $(foreach d,$(DAEMONS) mask,$(filter-out $(d)/main.c,$(wildcard $(d)/*.c)))))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 MOD_OBJ  := $(MOD_SRC:%.c=$(BUILD)/obj/%.o)
 BINS     := $(DAEMONS:%=$(BUILD)/bin/pgward-%)
@@ -54,6 +57,13 @@ $(BUILD)/bin/pgward-relay: $(filter $(BUILD)/obj/mask/%,$(MOD_OBJ))
 # to mask/policy.c; pgward-mask reads whole policies (connect lines too) with it.
 $(BUILD)/bin/pgward-mask: $(BUILD)/obj/filter/rules.o
 $(BUILD)/bin/pgward-filter: $(BUILD)/obj/mask/policy.o $(BUILD)/obj/mask/styles.o
+
+# pgward-login: libcurl for this binary only; the secret file is read as
+# pgward-auth reads its files.
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+$(BUILD)/bin/pgward-login: $(LOGIN_NET:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/auth/file.o
+$(BUILD)/bin/pgward-login: LDLIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
+$(LOGIN_NET:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/login/main.o: CPPFLAGS += $(CURL_CFLAGS)
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(MOD_OBJ) $(BUILD)/libpgward.a
 	@mkdir -p $(dir $@)
@@ -90,7 +100,7 @@ bench: deps all bench-tools
 
 # Man pages from docs/*.md (scripts/md2man): the CLIs in section 1, the
 # daemons in 8, formats and protocols in 5 as pgward-PAGE.
-MAN1_SRC := $(filter docs/pgward-replay.md docs/pgward-mask.md,$(wildcard docs/pgward-*.md))
+MAN1_SRC := $(filter docs/pgward-replay.md docs/pgward-mask.md docs/pgward-login.md,$(wildcard docs/pgward-*.md))
 MAN8_SRC := $(filter-out $(MAN1_SRC),$(wildcard docs/pgward-*.md))
 MAN5_SRC := $(filter-out docs/pgward-%.md docs/benchmark.md docs/operations.md,$(wildcard docs/*.md))
 MAN_PAGES := $(MAN1_SRC:docs/%.md=$(BUILD)/man/man1/%.1) \
