@@ -213,9 +213,14 @@ tools_rows(const struct db_run *r)
 static json_t *
 tools_waiting(const struct db_run *r)
 {
+	/* The relay's notice says who approves: "...; to be approved by WHO; ..." */
+	const char *who = strstr(r->notice, "; to be approved by ");
 	const char *rule = strstr(r->notice, "(rule ");
-	char by[200] = "an approver";
-	if (rule != NULL) {
+	char by[300] = "an approver";
+	if (who != NULL) {
+		who += strlen("; to be approved by ");
+		snprintf(by, sizeof by, "%.*s", (int)strcspn(who, ";"), who);
+	} else if (rule != NULL) {
 		int n = (int)strcspn(rule + 6, ")");
 		snprintf(by, sizeof by, "an approver under rule %.*s", n, rule + 6);
 	}

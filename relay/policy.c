@@ -210,6 +210,28 @@ builtin_deny(struct policy_decision *d, const char *rule, const char *sqlstate,
 	return 0;
 }
 
+/* The review's approvers as words for the client's notice. */
+static void
+review_approvers(json_t *review, const char *user, char *out, size_t len)
+{
+	json_t *a = json_object_get(review, "approvers");
+	out[0] = '\0';
+	if (json_is_true(json_object_get(review, "self")) ||
+	    (json_array_size(a) == 1 && json_is_string(json_array_get(a, 0)) &&
+	    strcmp(json_string_value(json_array_get(a, 0)), "self") == 0)) {
+		snprintf(out, len, "the person %s, with their own token", user);
+		return;
+	}
+	size_t o = 0, i;
+	json_t *g;
+	json_array_foreach(a, i, g) {
+		if (!json_is_string(g) || o >= len)
+			continue;
+		o += (size_t)snprintf(out + o, len - o, "%s%s", o == 0 ? "a member of " : ", ",
+		    json_string_value(g));
+	}
+}
+
 int
 policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char *err,
     size_t errlen)
@@ -319,6 +341,8 @@ policy_decide(struct policy *p, const char *sql, struct policy_decision *d, char
 			return -1;
 		}
 		snprintf(d->review_id, sizeof d->review_id, "%s", id);
+		review_approvers(json_object_get(reply, "review"), p->user, d->approvers,
+		    sizeof d->approvers);
 	}
 	/* Only under the generation the reply was made for, and never a review. */
 	if (gen != 0 && d->generation == gen && d->action != POLICY_REVIEW && cache != NULL &&

@@ -21,6 +21,9 @@ struct policy_decision {
 	char rule[128];
 	char message[256];
 	char review_id[64];
+	/* Who may approve the review: "the person NAME" (approvers self) or
+	 * "a member of G1, G2"; "" when the filter did not say. */
+	char approvers[200];
 	uint64_t generation;
 	int cached;
 	char sqlstate[6];	/* for the refusal; "": 42501 */

@@ -459,9 +459,10 @@ client_hung_up(struct proxy *p)
 static enum flow_verdict
 hold_for_review(struct proxy *p, char type, const struct policy_decision *d)
 {
-	char m[512];
-	snprintf(m, sizeof m, "pgward: statement held for review %s (rule \"%s\"); an approver "
-	    "runs: pgward-filter review approve %s", d->review_id, d->rule, d->review_id);
+	char m[640];
+	snprintf(m, sizeof m, "pgward: statement held for review %s (rule \"%s\"); to be "
+	    "approved by %s; an approver runs: pgward-filter review approve %s", d->review_id,
+	    d->rule, d->approvers[0] ? d->approvers : "an approver", d->review_id);
 	notify_client(p, m);
 	log_info("session %s: statement held for review %s", p->s->session_id, d->review_id);
 	for (;;) {

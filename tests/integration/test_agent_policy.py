@@ -123,6 +123,7 @@ class AgentPolicyTest(TimedTestCase):
                 break
             seen.append(line)
             if "held for review" in line:
+                self.notice = line
                 return line.split("review ")[1].split()[0]
         self.fail("no review notice; psql said: %r" % seen)
 
@@ -145,6 +146,8 @@ class AgentPolicyTest(TimedTestCase):
         p = self.held_statement("insert into notes values (20, 'by the agent')", agent_for())
         rid = self.wait_review_id(p)
         self.assertIsNone(p.poll(), "the statement waits for bob")
+        # The notice names who approves: bob himself.
+        self.assertIn("to be approved by the person bob, with their own token", self.notice)
         # The agent's own token, carrying an actor, cannot approve for bob.
         r = filt.cli(["review", "approve", rid], token=agent_for())
         self.assertNotEqual(r.returncode, 0)

@@ -465,12 +465,14 @@ class ReviewTest(FilterTestCase):
                 break
             seen.append(line)
             if "held for review" in line:
+                self.notice = line
                 return line.split("review ")[1].split()[0]
         self.fail("no review notice; psql said: %r" % seen)
 
     def test_approved_by_second_person(self):
         p = self.held_statement("create table reviewed_ok(i int)")
         rid = self.wait_review_id(p)
+        self.assertIn("to be approved by a member of dba-leads", self.notice)
         self.assertIsNone(p.poll(), "the statement waits for the review")
         # Self-approval and approval by someone outside the approver group fail.
         r = filt.cli(["review", "approve", rid], token=suite.token("bob"))

@@ -254,7 +254,9 @@ class McpTest(TimedTestCase):
         rid = sc["review"]
         self.assertTrue(rid.startswith("r-"), sc)
         self.assertIn("waiting for approval %s" % rid, sc["message"])
-        self.assertIn("agent-writes-need-their-person", sc["message"])
+        # The agent is told who must approve: the person behind it.
+        self.assertIn("by the person bob, with their own token", sc["message"])
+        self.assertIn("agent-writes-need-their-person", sc["relay_notice"])
         self.assertEqual(note(20), "")
         sc = self.structured(c.call("review_status", review=rid))
         self.assertEqual(sc["status"], "waiting")
