@@ -6,13 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "catalog.h"
 #include "extended.h"
 #include "flow.h"
 #include "log.h"
 #include "pgproto.h"
 #include "policy.h"
 #include "recording.h"
-#include "relations.h"
 #include "records.h"
 #include "results.h"
 #include "rowguard.h"
@@ -703,99 +703,6 @@ token_expired(struct proxy *p)
 	return 1;
 }
 
-/* Runs one query of the relay's own on the server connection while it is
- * idle; the answer is read here and never reaches the client. Each
- * DataRow goes to on_row. Returns 0, or -1 (an error, a malformed or
- * oversized answer, a timeout). */
-static int
-idle_query(struct proxy *p, const char *sql, int (*on_row)(void *, const uint8_t *, size_t),
-    void *ctx)
-{
-	struct pgbuf b;
-	pgbuf_init(&b);
-	pgbuf_begin(&b, 'Q');
-	pgbuf_put_str(&b, sql);
-	pgbuf_end(&b);
-	struct endpoint *sv = &p->s->up.ep;
-	int rc = b.failed ? -1 : endpoint_write_all(sv, b.data, b.len, 5000);
-	pgbuf_free(&b);
-	if (rc != 0)
-		return -1;
-	long long deadline = sock_now_ms() + 10000;
-	int failed = 0;
-	for (;;) {
-		uint8_t hdr[5];
-		if (endpoint_read_full(sv, hdr, 5, deadline) != 0)
-			return -1;
-		uint32_t len = pg_be32(hdr + 1);
-		if (len < 4 || len > 64 * 1024 * 1024)
-			return -1;
-		uint8_t *msg = malloc((size_t)len + 1);
-		if (msg == NULL)
-			return -1;
-		memcpy(msg, hdr, 5);
-		if (endpoint_read_full(sv, msg + 5, len - 4, deadline) != 0) {
-			free(msg);
-			return -1;
-		}
-		if (hdr[0] == 'D' && on_row(ctx, msg, (size_t)len + 1) != 0)
-			failed = 1;
-		if (hdr[0] == 'E')
-			failed = 1;
-		free(msg);
-		if (hdr[0] == 'Z')
-			return failed ? -1 : 0;
-	}
-}
-
-static int
-mask_catalog_row(void *ctx, const uint8_t *msg, size_t len)
-{
-	return masking_add_catalog_message(ctx, msg, len);
-}
-
-/* The one text column of a DataRow. Returns 0, or -1. */
-static int
-one_text_column(const uint8_t *msg, size_t len, const char **v, size_t *vlen)
-{
-	struct pgread r;
-	pgread_init(&r, msg + 5, len - 5);
-	if (pgread_u16(&r) != 1)
-		return -1;
-	int32_t l = (int32_t)pgread_u32(&r);
-	const uint8_t *p = l > 0 ? pgread_bytes(&r, (size_t)l) : NULL;
-	if (p == NULL || !pgread_end(&r))
-		return -1;
-	*v = (const char *)p;
-	*vlen = (size_t)l;
-	return 0;
-}
-
-static int
-relations_row(void *ctx, const uint8_t *msg, size_t len)
-{
-	const char *v;
-	size_t l;
-	json_t *rel = one_text_column(msg, len, &v, &l) == 0 ? relations_parse(v, l) : NULL;
-	if (rel == NULL)
-		return -1;
-	policy_set_relations(ctx, rel);
-	return 0;
-}
-
-static int
-functions_row(void *ctx, const uint8_t *msg, size_t len)
-{
-	const char *v;
-	size_t l;
-	json_t *fns = one_text_column(msg, len, &v, &l) == 0 ?
-	    relations_functions_parse(v, l) : NULL;
-	if (fns == NULL)
-		return -1;
-	policy_set_functions(ctx, fns);
-	return 0;
-}
-
 static int
 server_idle(const struct proxy *p)
 {
@@ -815,26 +722,7 @@ refresh_catalog(struct proxy *p)
 	if (!server_idle(p) || p->x.last_status == 'E')
 		return 0;
 	p->catalog_stale = 0;
-	if (p->s->policy_on && idle_query(p, relations_query(), relations_row, &p->s->policy) != 0)
-		return -1;
-	char *fsql = session_gateway_masked(p->s) ? relations_functions_query(p->s->mask_rules) :
-	    NULL;
-	if (fsql == NULL)
-		policy_set_functions(&p->s->policy, NULL);
-	int frc = fsql != NULL ? idle_query(p, fsql, functions_row, &p->s->policy) : 0;
-	free(fsql);
-	if (frc != 0)
-		return -1;
-	if (!p->s->masking_on)
-		return 0;
-	struct masking *m = &p->s->masking;
-	char *sql = masking_catalog_query(m);
-	if (sql == NULL)
-		return 0;
-	masking_clear_catalog(m);
-	int rc = idle_query(p, sql, mask_catalog_row, m);
-	free(sql);
-	return rc;
+	return catalog_refresh(p->s);
 }
 
 static enum flow_verdict
@@ -937,19 +825,6 @@ dispatch_client(struct proxy *p, char type, const uint8_t *msg, size_t len)
 	return FLOW_FORWARD;
 }
 
-/* Command tags after which views, rules or tables may have changed. */
-static int
-changes_catalog(const uint8_t *tag, size_t len)
-{
-	static const char *const tags[] = { "CREATE", "ALTER", "DROP", "DO", "CALL", NULL };
-	for (int i = 0; tags[i] != NULL; i++) {
-		size_t n = strlen(tags[i]);
-		if (len > n && memcmp(tag, tags[i], n) == 0 && (tag[n] == ' ' || tag[n] == '\0'))
-			return 1;
-	}
-	return 0;
-}
-
 static enum flow_verdict
 on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 {
@@ -993,7 +868,7 @@ on_server_message(void *ctx, char type, const uint8_t *msg, size_t len)
 			return FLOW_STOP;
 		return FLOW_REPLACE;
 	}
-	if (type == 'C' && changes_catalog(msg + 5, len - 5))
+	if (type == 'C' && catalog_changed_by(msg + 5, len - 5))
 		p->catalog_stale = p->catalog_in_xact = 1;
 	/* What DDL did is undone by ROLLBACK (TO SAVEPOINT), an error or a
 	 * failed COMMIT: until the transaction ends, the catalog is read

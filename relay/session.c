@@ -11,7 +11,7 @@
 #include "log.h"
 #include "pgproto.h"
 #include "records.h"
-#include "relations.h"
+#include "catalog.h"
 #include "mask/provision.h"
 #include "sock.h"
 #include "stamp.h"
@@ -273,9 +273,8 @@ login(struct relay_session *s, const struct pg_startup *st, long long deadline)
 	return 0;
 }
 
-/* Builds the masking engine and resolves the tables its rules name in the
- * server's catalog (table OID and column number, which every
- * RowDescription carries), while libpq still owns the connection. */
+/* Builds the masking engine (the tables its rules name are looked up with
+ * the rest of the catalog: catalog.h). */
 static int
 setup_masking(struct relay_session *s)
 {
@@ -293,72 +292,6 @@ setup_masking(struct relay_session *s)
 		    enc ? enc : "(unknown)");
 		return -2;
 	}
-	char *sql = masking_catalog_query(&s->masking);
-	if (sql == NULL)
-		return 0;
-	PGresult *r = PQexec(s->up.conn, sql);
-	free(sql);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_error("session %s: catalog lookup for masking failed: %s", s->session_id,
-		    PQresultErrorMessage(r));
-		PQclear(r);
-		return -1;
-	}
-	for (int i = 0; i < PQntuples(r); i++)
-		masking_add_catalog_row(&s->masking, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-		    PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
-	PQclear(r);
-	return 0;
-}
-
-/* What writing each view or ruled relation touches, for the filter's
- * decisions, looked up while libpq still owns the connection. */
-static int
-load_relations(struct relay_session *s)
-{
-	PGresult *r = PQexec(s->up.conn, relations_query());
-	json_t *rel = NULL;
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-		rel = relations_parse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
-	if (rel == NULL)
-		log_error("session %s: catalog lookup of views and rules failed: %s", s->session_id,
-		    PQresultErrorMessage(r));
-	PQclear(r);
-	if (rel == NULL)
-		return -1;
-	policy_set_relations(&s->policy, rel);
-	return session_load_functions(s);
-}
-
-int
-session_gateway_masked(const struct relay_session *s)
-{
-	const char *mode = json_string_value(json_object_get(s->mask_rules, "mode"));
-	return s->policy_on && mode != NULL && strcmp(mode, "gateway") == 0 &&
-	    json_array_size(json_object_get(s->mask_rules, "columns")) > 0;
-}
-
-/* Gateway-mode masking: the functions that may read a masked column. */
-int
-session_load_functions(struct relay_session *s)
-{
-	char *sql = session_gateway_masked(s) ? relations_functions_query(s->mask_rules) : NULL;
-	if (sql == NULL) {
-		policy_set_functions(&s->policy, NULL);
-		return 0;
-	}
-	PGresult *r = PQexec(s->up.conn, sql);
-	free(sql);
-	json_t *fns = NULL;
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-		fns = relations_functions_parse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
-	if (fns == NULL)
-		log_error("session %s: catalog lookup of functions failed: %s", s->session_id,
-		    PQresultErrorMessage(r));
-	PQclear(r);
-	if (fns == NULL)
-		return -1;
-	policy_set_functions(&s->policy, fns);
 	return 0;
 }
 
@@ -492,11 +425,6 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	stamp_result_free(&stamp);
 	if (rc == 0 && s->mask_profile != NULL && verify_database_masking(s) != 0)
 		return -1;
-	if (rc == 0 && s->policy_on && load_relations(s) != 0) {
-		session_send_error(s, "FATAL", "XX000",
-		    "pgward: the catalog of views and rules could not be read; nothing was sent", NULL);
-		return -1;
-	}
 	int mrc = rc == 0 && s->mask_rules != NULL ? setup_masking(s) : 0;
 	if (mrc == -2) {
 		session_send_error(s, "FATAL", "22023", "pgward: this client_encoding cannot be "
@@ -506,6 +434,11 @@ connect_upstream(struct relay_session *s, const struct pg_startup *st)
 	if (mrc != 0) {
 		session_send_error(s, "FATAL", "XX000",
 		    "pgward: masking could not be set up for this session; nothing was sent", NULL);
+		return -1;
+	}
+	if (rc == 0 && catalog_refresh(s) != 0) {
+		session_send_error(s, "FATAL", "XX000", "pgward: the catalog of views, rules and "
+		    "masked columns could not be read; nothing was sent", NULL);
 		return -1;
 	}
 	if (rc == 0 && !s->audit_off) {

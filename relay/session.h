@@ -80,12 +80,6 @@ void session_send_error(struct relay_session *s, const char *severity,
 int session_database_profile(json_t *rules, struct mask_profile **out, char *err,
     size_t errlen);
 
-/* Gateway-mode masking with column rules for this person. */
-int session_gateway_masked(const struct relay_session *s);
-/* At login (libpq owns the connection): the functions that may read a
- * masked column, for the filter (relations.h). Returns 0 or -1. */
-int session_load_functions(struct relay_session *s);
-
 /* The proxy loop after login (proxy.c). Returns a one-line reason. */
 const char *proxy_run(struct relay_session *s);
 
