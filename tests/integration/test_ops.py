@@ -342,7 +342,7 @@ class InstallTest(unittest.TestCase):
                 v = subprocess.run([os.path.join(root, "bin", b), "-V"], stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, timeout=30)
                 self.assertEqual((v.returncode, v.stdout), (0, "%s %s\n" % (b, version)), b)
-                sect = "1" if b in ("pgward-replay", "pgward-mask") else "8"
+                sect = "1" if b in ("pgward-replay", "pgward-mask", "pgward-login") else "8"
                 self.assertTrue(os.path.exists(os.path.join(
                     root, "share", "man", "man" + sect, "%s.%s" % (b, sect))),
                     "no man page for %s" % b)
