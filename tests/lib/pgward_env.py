@@ -601,9 +601,10 @@ class OidcProvider(_Resource):
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                ["node", os.path.join(here, "provider.mjs"), "--port", str(self.port),
-                 "--ttl", str(int(self.ttl)), "--user", self.user, "--secret", self.secret,
-                 "--audience", self.audience, "--groups", json.dumps(self.groups)],
+                # --opt=VALUE: a random secret may start with "-".
+                ["node", os.path.join(here, "provider.mjs"), "--port=%d" % self.port,
+                 "--ttl=%d" % int(self.ttl), "--user=" + self.user, "--secret=" + self.secret,
+                 "--audience=" + self.audience, "--groups=" + json.dumps(self.groups)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, cwd=here,
                 preexec_fn=os.setpgrp)
         finally:
