@@ -12,7 +12,7 @@ import time
 import psycopg2
 
 import pgward_env
-from pgward_testing import TimedTestCase
+from pgward_testing import HeldStatementMixin, TimedTestCase
 
 POLICY = """
 default deny
@@ -91,7 +91,7 @@ def note(i):
     return out.strip()
 
 
-class AgentPolicyTest(TimedTestCase):
+class AgentPolicyTest(HeldStatementMixin, TimedTestCase):
     test_timeout = 120
 
     def watchdog_targets(self):
@@ -107,25 +107,7 @@ class AgentPolicyTest(TimedTestCase):
         return c
 
     def held_statement(self, sql, token):
-        env = pgward_env.clean_pg_env()
-        p = subprocess.Popen(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-c", sql,
-                              relay.dsn(token, role="app_write")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.addCleanup(lambda: p.poll() is None and p.kill())
-        return p
-
-    def wait_review_id(self, p, timeout=15):
-        deadline = time.time() + timeout
-        seen = []
-        while time.time() < deadline:
-            line = p.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if "held for review" in line:
-                self.notice = line
-                return line.split("review ")[1].split()[0]
-        self.fail("no review notice; psql said: %r" % seen)
+        return self.held_psql(relay.dsn(token, role="app_write"), sql)
 
     def steps(self, rid):
         return [r for r in suite.logd.records() if r.get("type") == "review" and r.get("id") == rid]

@@ -15,7 +15,7 @@ import psycopg2
 import psycopg2.errors
 
 import pgward_env
-from pgward_testing import TimedTestCase
+from pgward_testing import HeldStatementMixin, TimedTestCase
 
 POLICY = """
 default deny
@@ -444,30 +444,12 @@ class ReloadTest(FilterTestCase):
         c2.cursor().execute("update victims set v = 'd' where id = 1")
 
 
-class ReviewTest(FilterTestCase):
+class ReviewTest(HeldStatementMixin, FilterTestCase):
     """Held statements run in psql, which prints a NOTICE as soon as it
     arrives (psycopg2 only shows notices after the statement ends)."""
 
     def held_statement(self, sql, user="bob", role="app_write"):
-        env = pgward_env.clean_pg_env()
-        p = subprocess.Popen(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-c", sql,
-                              relay.dsn(suite.token(user), role=role)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.addCleanup(lambda: p.poll() is None and p.kill())
-        return p
-
-    def wait_review_id(self, p, timeout=15):
-        deadline = time.time() + timeout
-        seen = []
-        while time.time() < deadline:
-            line = p.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if "held for review" in line:
-                self.notice = line
-                return line.split("review ")[1].split()[0]
-        self.fail("no review notice; psql said: %r" % seen)
+        return self.held_psql(relay.dsn(suite.token(user), role=role), sql)
 
     def test_approved_by_second_person(self):
         p = self.held_statement("create table reviewed_ok(i int)")

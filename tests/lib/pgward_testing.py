@@ -68,3 +68,29 @@ def psql(dsn, sql=None, args=(), input=None, env=None, timeout=60, check=True):
     if check and p.returncode != 0:
         raise AssertionError("psql failed (exit %d): %s\n%s" % (p.returncode, p.stdout, p.stderr))
     return p
+
+
+class HeldStatementMixin:
+    """A statement held for review in a psql of its own: held_psql starts
+    it, wait_review_id reads the relay's NOTICE (kept as self.notice) and
+    returns the review id."""
+
+    def held_psql(self, dsn, sql):
+        p = subprocess.Popen(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-c", sql, dsn],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=pgward_env.clean_pg_env())
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        return p
+
+    def wait_review_id(self, p, timeout=15):
+        deadline = time.time() + timeout
+        seen = []
+        while time.time() < deadline:
+            line = p.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "held for review" in line:
+                self.notice = line
+                return line.split("review ")[1].split()[0]
+        self.fail("no review notice; psql said: %r" % seen)
