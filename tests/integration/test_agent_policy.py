@@ -6,8 +6,6 @@ client-credentials agent is refused a connect line that says `principal
 person`; the filter's records carry principal, actor and client_id."""
 
 import json
-import subprocess
-import time
 
 import psycopg2
 
