@@ -155,24 +155,35 @@ grant_form(const struct grant_client *c, const char *grant_type, const char *def
 	return form;
 }
 
+/* POSTs form (taken; NULL: out of memory) to url as the client. Returns 0
+ * with *r to free, or -1 with t->error set. */
+static int
+grant_post(const struct grant_client *c, const char *url, char *form, struct http_result *r,
+    struct grant_token *t)
+{
+	if (form == NULL) {
+		t->error = grant_errorf("out of memory");
+		return -1;
+	}
+	*r = http_post_form(url, form, c->secret ? c->client_id : NULL, c->secret);
+	free(form);
+	if (r->error != NULL) {
+		t->error = r->error;
+		r->error = NULL;
+		http_result_free(r);
+		return -1;
+	}
+	return 0;
+}
+
 /* One request to the token endpoint; takes form. */
 static struct grant_token
 grant_request(const struct grant_client *c, const struct grant_endpoints *e, char *form)
 {
 	struct grant_token t = { 0 };
-	if (form == NULL) {
-		t.error = grant_errorf("out of memory");
+	struct http_result r;
+	if (grant_post(c, e->token, form, &r, &t) != 0)
 		return t;
-	}
-	struct http_result r = http_post_form(e->token, form,
-	    c->secret ? c->client_id : NULL, c->secret);
-	free(form);
-	if (r.error != NULL) {
-		t.error = r.error;
-		r.error = NULL;
-		http_result_free(&r);
-		return t;
-	}
 	const char *err = grant_str(r.body, "error");
 	const char *at = grant_str(r.body, "access_token");
 	if (r.status == 200 && at != NULL) {
@@ -205,20 +216,9 @@ grant_device(const struct grant_client *c, const struct grant_endpoints *e)
 		t.error = grant_errorf("%s: the issuer offers no device authorization", c->issuer);
 		return t;
 	}
-	char *form = grant_form(c, NULL, SCOPE_PERSON);
-	if (form == NULL) {
-		t.error = grant_errorf("out of memory");
+	struct http_result r;
+	if (grant_post(c, e->device, grant_form(c, NULL, SCOPE_PERSON), &r, &t) != 0)
 		return t;
-	}
-	struct http_result r = http_post_form(e->device, form,
-	    c->secret ? c->client_id : NULL, c->secret);
-	free(form);
-	if (r.error != NULL) {
-		t.error = r.error;
-		r.error = NULL;
-		http_result_free(&r);
-		return t;
-	}
 	const char *device_code = grant_str(r.body, "device_code");
 	const char *user_code = grant_str(r.body, "user_code");
 	const char *uri = grant_str(r.body, "verification_uri");
@@ -261,7 +261,7 @@ grant_device(const struct grant_client *c, const struct grant_endpoints *e)
 			t.refused = strdup("expired_token");
 			break;
 		}
-		form = grant_form(c, GRANT_DEVICE, NULL);
+		char *form = grant_form(c, GRANT_DEVICE, NULL);
 		if (form != NULL && http_form_add(&form, "device_code", dc) != 0) {
 			free(form);
 			form = NULL;
